@@ -1,0 +1,21 @@
+# Sourced by the other scripts: create (or reuse) .venv and install Picasso into it.
+# Usage: ensure_venv EXTRAS   e.g. ensure_venv "all,dev"
+# PyTorch is pinned in the same pip command as everything that depends on it, so pip
+# cannot pick another build. Override with PICASSO_TORCH_SPEC="torch==X torchvision==Y".
+set -euo pipefail
+
+ensure_venv() {
+    local extras="$1"
+    local python="${PYTHON:-python3}"
+    if [ ! -x .venv/bin/python ]; then
+        echo "creating .venv with $($python --version)" >&2
+        "$python" -m venv .venv
+    fi
+    local torch_spec="${PICASSO_TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}"
+    echo "installing picasso-vision[$extras] ($torch_spec) into .venv" >&2
+    # shellcheck disable=SC2086
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check \
+        $torch_spec -e ".[$extras]" 2>&1 | grep -v "^WARNING: Location" >&2 || true
+    .venv/bin/python -c "import picasso, torch" \
+        || { echo "error: installation into .venv failed" >&2; exit 1; }
+}

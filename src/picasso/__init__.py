@@ -1,0 +1,90 @@
+"""Picasso: see what an image classifier looks at.
+
+    import picasso
+    model = picasso.load_model("demo:tanks-biased")
+    exp = picasso.explain(model, "photo.png", method="occlusion", window=16, stride=8)
+    exp.save("out/")
+
+Importing this package loads no deep-learning framework; a framework is imported when
+a model that needs it is loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ._version import __version__
+from .core.errors import PicassoError
+from .core.explanation import Explanation, Target
+from .core.method import Method, MethodOutput, MethodSettings
+from .core.model import Model
+from .core.progress import Progress
+from .models import from_torch, load_model
+
+__all__ = [
+    "Explanation",
+    "Method",
+    "MethodOutput",
+    "MethodSettings",
+    "Model",
+    "PicassoError",
+    "Progress",
+    "Target",
+    "__version__",
+    "explain",
+    "from_torch",
+    "load_model",
+    "methods",
+]
+
+
+def methods(plugin_dirs: Sequence[str | Path] | None = None) -> dict[str, type[Method]]:
+    """Names -> method classes: built-ins and plugins (entry points, plugin folders,
+    ``$PICASSO_PLUGINS``)."""
+    from .plugins import discover
+
+    return dict(discover(plugin_dirs))
+
+
+def explain(
+    model: Model | str | Path,
+    image: Any,
+    method: str | type[Method] = "occlusion",
+    target: int | Sequence[int] | None = None,
+    top_k: int | None = None,
+    progress: Progress | Callable[[int, int], None] | None = None,
+    plugin_dirs: Sequence[str | Path] | None = None,
+    **settings: Any,
+) -> Explanation:
+    """Explain why ``model`` classifies ``image`` as it does.
+
+    Args:
+        model: a loaded model, or anything :func:`load_model` accepts.
+        image: a file path, a PIL image, bytes or an (H, W, 3) uint8 array.
+        method: a method name (see :func:`methods`) or class.
+        target: class index (or indices) to explain; ``None`` explains the top-1 class.
+        top_k: explain the k most probable classes instead.
+        progress: ``callback(done, total)`` or a :class:`Progress` (which can cancel).
+        plugin_dirs: extra plugin folders to search for ``method``.
+        **settings: the method's settings, e.g. ``window=16, stride=8``.
+    Returns:
+        an :class:`Explanation`; ``.attribution`` is the first target's (H, W) map.
+    """
+    from .plugins import discover
+    from .service import explain as run
+
+    if not isinstance(model, Model):
+        model = load_model(model)
+    registry = None if isinstance(method, type) else discover(plugin_dirs)
+    return run(
+        model,
+        image,
+        method,
+        target=target,
+        top_k=top_k,
+        settings=settings,
+        progress=progress,
+        registry=registry,
+    )

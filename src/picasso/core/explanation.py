@@ -1,0 +1,96 @@
+"""The result of explaining one image: maps, targets, settings and provenance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+
+class Target(NamedTuple):
+    """One explained class: its index, label and predicted probability."""
+
+    index: int
+    label: str
+    probability: float
+
+
+@dataclass
+class Explanation:
+    """Attribution maps for one image and everything needed to reproduce them.
+
+    Attributes:
+        attributions: float32 array (targets, H, W) at model input size, one map per
+            target (empty for methods that produce no map).
+        targets: the explained classes, in the order of ``attributions``.
+        image: the input as the model saw it (uint8, H x W x 3, resized/cropped).
+        method: the method's name; ``settings`` its validated settings.
+        model: the model summary (name, framework, sha256, fingerprint, ...).
+        top: the model's top classes for this image (for the probabilities table).
+        timings: seconds spent per phase.
+    """
+
+    attributions: np.ndarray
+    targets: list[Target]
+    image: np.ndarray
+    method: str
+    settings: dict[str, Any]
+    model: dict[str, Any]
+    top: list[Target] = field(default_factory=list)
+    signed: bool = False
+    image_name: str = "image"
+    image_sha256: str = ""
+    reference: str = ""
+    version: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def attribution(self) -> np.ndarray:
+        """The (H, W) map of the first target."""
+        if len(self.attributions) == 0:
+            raise ValueError(f"method {self.method!r} produces no attribution map")
+        return self.attributions[0]
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-serialisable record of the result (no arrays)."""
+        maps = [
+            {"min": float(m.min()), "max": float(m.max()), "sum": float(m.sum())}
+            for m in self.attributions
+        ]
+        return {
+            "picasso_version": self.version,
+            "image": {"name": self.image_name, "sha256": self.image_sha256},
+            "model": self.model,
+            "method": self.method,
+            "reference": self.reference,
+            "settings": self.settings,
+            "targets": [t._asdict() for t in self.targets],
+            "top": [t._asdict() for t in self.top],
+            "maps": maps,
+            "map_shape": list(self.attributions.shape[1:]) if len(self.attributions) else None,
+            "signed": self.signed,
+            "timings": self.timings,
+            "extras": _jsonable(self.extras),
+        }
+
+    def save(self, directory: str | Path, stem: str | None = None) -> dict[str, Path]:
+        """Write ``<stem>.<method>.png`` (overlay), ``.npy`` (raw maps, targets x H x
+        W) and ``.json`` (summary) into ``directory``; returns the paths."""
+        from ..render import save_explanation  # render imports matplotlib: keep it lazy
+
+        return save_explanation(self, Path(directory), stem or self.image_name)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist() if value.size <= 64 else f"array{list(value.shape)}"
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

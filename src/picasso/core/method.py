@@ -1,0 +1,112 @@
+"""The contract a visualization implements.
+
+A method is a class with a ``name``, a one-line ``description``, a paper
+``reference``, a pydantic ``Settings`` model (the CLI flags, and later the web form
+and the API schema, are generated from it), the capabilities it ``requires``, and
+:meth:`Method.explain`. Built-in methods and plugins implement the same contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import CapabilityError, SettingsError
+from .model import Model
+from .progress import Progress
+
+
+class MethodSettings(BaseModel):
+    """Base for a method's settings: typed, bounded fields with defaults and help."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    batch_size: int = Field(
+        16, ge=1, le=4096, description="Model inputs per forward/backward call."
+    )
+
+
+@dataclass
+class MethodOutput:
+    """What a method computes for one image.
+
+    ``maps`` holds one (H, W) float32 map per target at model input size, or is empty
+    for methods that produce no map. ``extras`` carries method-specific arrays or
+    numbers (they are stored in the JSON summary when JSON-serialisable).
+    """
+
+    maps: np.ndarray
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class Method:
+    """Base class of every visualization.
+
+    Subclasses set the class attributes and override :meth:`explain`. ``signed``
+    says whether maps have meaningful signs (rendered with a diverging colormap) or
+    are magnitudes (a sequential one).
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    reference: ClassVar[str] = ""
+    Settings: ClassVar[type[MethodSettings]] = MethodSettings
+    requires: ClassVar[frozenset[str]] = frozenset()
+    signed: ClassVar[bool] = False
+    produces_map: ClassVar[bool] = True
+
+    def explain(
+        self,
+        model: Model,
+        batch: np.ndarray,
+        targets: Sequence[int],
+        settings: MethodSettings,
+        progress: Progress,
+    ) -> MethodOutput:
+        """Compute the maps for one preprocessed image.
+
+        Args:
+            model: the model, behind the framework-neutral surface.
+            batch: the preprocessed image, float32, shape (1, C, H, W).
+            targets: class indices to explain.
+            settings: an instance of ``self.Settings``.
+            progress: call ``progress(done, total)`` after each batch of model calls;
+                it raises :class:`~picasso.core.errors.Cancelled` when cancelled.
+        Returns:
+            a :class:`MethodOutput` with one (H, W) map per target.
+        """
+        raise NotImplementedError
+
+    @classmethod
+    def parse_settings(cls, values: dict[str, Any] | MethodSettings | None) -> MethodSettings:
+        """Validate user-given settings, raising :class:`SettingsError` with one line
+        per problem."""
+        if isinstance(values, cls.Settings):
+            return values
+        if isinstance(values, MethodSettings):
+            values = values.model_dump()
+        try:
+            return cls.Settings.model_validate(dict(values or {}))
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors():
+                where = ".".join(str(p) for p in err["loc"]) or "settings"
+                msg = err["msg"]
+                if err["type"] == "extra_forbidden":
+                    known = ", ".join(cls.Settings.model_fields)
+                    msg = f"not a setting of {cls.name} (its settings: {known})"
+                problems.append(f"{where}: {msg}")
+            raise SettingsError(f"{cls.name}: " + "; ".join(problems)) from None
+
+    @classmethod
+    def check_capabilities(cls, model: Model) -> None:
+        missing = set(cls.requires) - set(model.capabilities)
+        if missing:
+            raise CapabilityError(
+                f"{cls.name} needs {', '.join(sorted(missing))}, which model "
+                f"{model.info.name!r} ({model.info.framework}) does not provide"
+            )

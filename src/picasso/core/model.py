@@ -1,0 +1,164 @@
+"""The framework-neutral model surface that every method works against.
+
+An adapter (PyTorch today; Keras, TensorFlow and ONNX later) subclasses
+:class:`Model` and implements :meth:`Model.forward` and, where it can, the
+``gradients`` capability. Batches are float32 numpy arrays in NCHW layout; outputs
+are numpy arrays, so no framework type leaks past the adapter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import numpy as np
+from PIL import Image
+
+from .errors import CapabilityError, ModelLoadError
+from .preprocessing import Preprocessing
+
+OutputKind = Literal["logits", "probabilities"]
+ScoreKind = Literal["probability", "logit"]
+
+#: Capability names a method may require.
+GRADIENTS = "gradients"
+LAYERS = "layers"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a person (and a result file) needs to know about a loaded model."""
+
+    name: str
+    framework: str
+    preprocessing: Preprocessing
+    output: OutputKind = "logits"
+    labels: tuple[str, ...] = ()
+    path: str | None = None
+    sha256: str | None = None
+    description: str = ""
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self.preprocessing.input_size
+
+    @property
+    def layout(self) -> str:
+        return "NCHW"
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of the weights and everything that changes the model's answers."""
+        payload = json.dumps(
+            {
+                "sha256": self.sha256,
+                "preprocessing": asdict(self.preprocessing),
+                "output": self.output,
+                "labels": list(self.labels),
+            },
+            sort_keys=True,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def label(self, index: int) -> str:
+        if 0 <= index < len(self.labels):
+            return self.labels[index]
+        return f"class {index}"
+
+    def summary(self) -> dict:
+        return {
+            "name": self.name,
+            "framework": self.framework,
+            "path": self.path,
+            "sha256": self.sha256,
+            "fingerprint": self.fingerprint,
+            "input_size": list(self.input_size),
+            "layout": self.layout,
+            "output": self.output,
+            "labels": len(self.labels),
+        }
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+class Model(ABC):
+    """A loaded classifier behind a framework-neutral surface.
+
+    Subclasses implement :meth:`forward` (raw outputs as the model card declares:
+    logits or probabilities) and may implement :meth:`gradients`; they list what
+    they support in ``capabilities``.
+    """
+
+    capabilities: frozenset[str] = frozenset()
+
+    def __init__(self, info: ModelInfo, preprocess_hook=None, decode_hook=None) -> None:
+        self.info = info
+        self._preprocess_hook = preprocess_hook
+        self._decode_hook = decode_hook
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.info.name!r} ({self.info.framework})>"
+
+    # -- input -----------------------------------------------------------------
+    def fit_image(self, image: Image.Image) -> Image.Image:
+        """The image resized/cropped to the input size: the map aligns with it."""
+        return self.info.preprocessing.fit(image)
+
+    def preprocess(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """PIL images to a float32 NCHW batch (a card's Python hook may override)."""
+        if self._preprocess_hook is not None:
+            batch = np.asarray(self._preprocess_hook(list(images)), dtype=np.float32)
+            expected = (len(images), self.info.preprocessing.channels, *self.info.input_size)
+            if batch.shape != expected:
+                raise ModelLoadError(
+                    f"{self.info.name}: preprocess hook returned shape {batch.shape}, "
+                    f"expected {expected}"
+                )
+            return batch
+        return self.info.preprocessing(images)
+
+    # -- output ----------------------------------------------------------------
+    @abstractmethod
+    def forward(self, batch: np.ndarray) -> np.ndarray:
+        """Raw outputs (N, classes) for an NCHW float32 batch."""
+
+    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        return self.to_probabilities(self.forward(batch))
+
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        return self.to_logits(self.forward(batch))
+
+    def scores(self, batch: np.ndarray, kind: ScoreKind) -> np.ndarray:
+        raw = self.forward(batch)
+        return self.to_probabilities(raw) if kind == "probability" else self.to_logits(raw)
+
+    def to_probabilities(self, raw: np.ndarray) -> np.ndarray:
+        if self._decode_hook is not None:
+            return np.asarray(self._decode_hook(raw), dtype=np.float32)
+        if self.info.output == "probabilities":
+            return raw.astype(np.float32, copy=False)
+        return softmax(raw.astype(np.float64)).astype(np.float32)
+
+    def to_logits(self, raw: np.ndarray) -> np.ndarray:
+        """Logits; for a probability-output model, log-probabilities (logits up to a
+        per-image constant, which leaves gradients of differences unchanged)."""
+        if self.info.output == "probabilities" or self._decode_hook is not None:
+            return np.log(np.clip(self.to_probabilities(raw), 1e-30, None))
+        return raw.astype(np.float32, copy=False)
+
+    # -- capabilities ------------------------------------------------------------
+    def gradients(
+        self, batch: np.ndarray, targets: Sequence[int], score: ScoreKind = "logit"
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Scores of ``targets[i]`` for ``batch[i]`` and their gradients w.r.t. the
+        batch (same shape as ``batch``)."""
+        raise CapabilityError(f"model {self.info.name!r} does not provide gradients")

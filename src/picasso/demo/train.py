@@ -1,0 +1,147 @@
+"""Train the demo models and write their weights and sample images.
+
+    python -m picasso.demo.train            # all models, into the package folder
+    python -m picasso.demo.train --only tanks-fair --out /tmp/demo
+
+Seeded: the same command on the same torch build and thread count writes the same
+weights. Takes about a minute per model on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from safetensors.torch import save_file
+
+from ..core.preprocessing import Preprocessing
+from . import IMAGES_DIR, MODELS_DIR
+from .nets import digits_net, tank_net
+from .tanks import make_dataset
+
+TANK_PRE = Preprocessing(input_size=(64, 64), mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+DIGITS_PRE = Preprocessing(input_size=(32, 32), mean=(0.25,), std=(0.35,), grayscale=True)
+#: Training-set bias: the probability that a tank is overcast and a forest sunny.
+TANK_BIAS = {"tanks-biased": 1.0, "tanks-fair": 0.5}
+TRAIN_SEED, TEST_SEED = 1, 2
+
+
+def digit_image(pixels: np.ndarray) -> Image.Image:
+    """A scikit-learn 8x8 digit (0..16) as a 64x64 grayscale image, ink bright."""
+    small = Image.fromarray((pixels * (255 / 16)).astype(np.uint8), mode="L")
+    return small.resize((64, 64), Image.Resampling.NEAREST)
+
+
+def _fit(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, seed: int) -> None:
+    torch.manual_seed(seed)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y).long()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=3e-3, total_steps=epochs * ((len(x) + 63) // 64)
+    )
+    gen = torch.Generator().manual_seed(seed)
+    model.train()
+    for epoch in range(epochs):
+        order = torch.randperm(len(x), generator=gen)
+        total = 0.0
+        for i in range(0, len(x), 64):
+            idx = order[i : i + 64]
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(xt[idx]), yt[idx])
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(idx)
+        print(f"  epoch {epoch + 1}/{epochs}: loss {total / len(x):.4f}")
+    model.eval()
+
+
+def _accuracy(model: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> float:
+    with torch.inference_mode():
+        pred = model(torch.from_numpy(x)).argmax(1).numpy()
+    return float((pred == y).mean())
+
+
+def train_tanks(name: str, out: Path, n: int = 4000, epochs: int = 8) -> dict[str, float]:
+    scenes = make_dataset(n, seed=TRAIN_SEED, bias=TANK_BIAS[name])
+    x = TANK_PRE([Image.fromarray(s.image) for s in scenes])
+    y = np.array([s.label for s in scenes])
+    model = tank_net()
+    _fit(model, x, y, epochs, seed=0)
+    results = {}
+    for split, bias in (("same-weather", 1.0), ("independent", 0.5), ("swapped", 0.0)):
+        test = make_dataset(400, seed=TEST_SEED, bias=bias)
+        xt = TANK_PRE([Image.fromarray(s.image) for s in test])
+        results[split] = _accuracy(model, xt, np.array([s.label for s in test]))
+    _save(model, out / name / "model.safetensors")
+    return results
+
+
+def train_digits(out: Path, epochs: int = 12) -> dict[str, float]:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x_all = DIGITS_PRE([digit_image(p) for p in digits.images])
+    y_all = digits.target
+    rng = np.random.default_rng(TRAIN_SEED)
+    order = rng.permutation(len(y_all))
+    split = int(0.8 * len(order))
+    train, test = order[:split], order[split:]
+    model = digits_net()
+    _fit(model, x_all[train], y_all[train], epochs, seed=0)
+    _save(model, out / "digits" / "model.safetensors")
+    return {"held-out": _accuracy(model, x_all[test], y_all[test])}
+
+
+def _save(model: torch.nn.Module, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    print(f"  wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
+
+
+def write_samples(out: Path) -> None:
+    """Sample images: tanks and forests in both weathers, and a few digits."""
+    from sklearn.datasets import load_digits
+
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(7)
+    from .tanks import make_scene
+
+    for label, weather in (
+        ("tank", "overcast"),
+        ("tank", "sunny"),
+        ("forest", "sunny"),
+        ("forest", "overcast"),
+    ):
+        scene = make_scene(rng, 1 if label == "tank" else 0, weather)
+        Image.fromarray(scene.image).save(out / f"{label}-{weather}.png")
+    digits = load_digits()
+    for d in (0, 3, 7):
+        index = int(np.flatnonzero(digits.target == d)[0])
+        digit_image(digits.images[index]).save(out / f"digit-{d}.png")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=MODELS_DIR, help="models folder")
+    parser.add_argument("--images", type=Path, default=IMAGES_DIR, help="sample images folder")
+    parser.add_argument("--only", choices=[*TANK_BIAS, "digits", "samples"], default=None)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(2)
+    for name in TANK_BIAS:
+        if args.only in (None, name):
+            print(f"training {name}")
+            print(f"  accuracy: {train_tanks(name, args.out)}")
+    if args.only in (None, "digits"):
+        print("training digits")
+        print(f"  accuracy: {train_digits(args.out)}")
+    if args.only in (None, "samples"):
+        write_samples(args.images)
+        print(f"  wrote sample images into {args.images}")
+
+
+if __name__ == "__main__":
+    main()

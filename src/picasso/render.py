@@ -1,0 +1,92 @@
+"""Rendering explanations: overlay PNG, raw ``.npy`` maps and a ``.json`` summary.
+
+Signed maps (occlusion) use a diverging colormap centred on zero, so red supports the
+target and blue argues against it; magnitude maps (saliency) use a sequential one.
+Methods without maps (class probabilities) render a bar chart.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .core.explanation import Explanation
+
+DIVERGING = "RdBu_r"
+SEQUENTIAL = "inferno"
+OPACITY = 0.6
+
+
+def _safe_stem(stem: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._")
+    return cleaned[:100] or "image"
+
+
+def color_limits(values: np.ndarray, signed: bool) -> tuple[float, float]:
+    if signed:
+        bound = float(np.abs(values).max()) or 1.0
+        return -bound, bound
+    low, high = float(values.min()), float(values.max())
+    return low, high if high > low else low + 1.0
+
+
+def overlay_figure(exp: Explanation) -> Figure:
+    """One panel per target: the input with the map over it, a color bar and the
+    target's label and probability."""
+    if len(exp.attributions) == 0:
+        return probabilities_figure(exp)
+    n = len(exp.targets)
+    fig = Figure(figsize=(4.2 * n, 4.4), dpi=100, layout="constrained")
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    cmap = DIVERGING if exp.signed else SEQUENTIAL
+    for ax, target, attribution in zip(axes, exp.targets, exp.attributions, strict=True):
+        vmin, vmax = color_limits(attribution, exp.signed)
+        ax.imshow(exp.image, interpolation="nearest")
+        shown = ax.imshow(
+            attribution, cmap=cmap, vmin=vmin, vmax=vmax, alpha=OPACITY, interpolation="nearest"
+        )
+        ax.set_title(f"{target.label} (p={target.probability:.3f})", fontsize=10)
+        ax.set_axis_off()
+        bar = fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02)
+        bar.set_label("score drop" if exp.signed else "magnitude", fontsize=8)
+    fig.suptitle(f"{exp.method} — {exp.model.get('name', '')}", fontsize=11)
+    return fig
+
+
+def probabilities_figure(exp: Explanation) -> Figure:
+    classes = exp.extras.get("classes") or [t._asdict() for t in exp.top]
+    fig = Figure(figsize=(7.5, 3.6), dpi=100, layout="constrained")
+    ax_img, ax_bar = fig.subplots(1, 2, width_ratios=[1, 1.6])
+    ax_img.imshow(exp.image, interpolation="nearest")
+    ax_img.set_axis_off()
+    labels = [c["label"] for c in classes][::-1]
+    probs = [c["probability"] for c in classes][::-1]
+    ax_bar.barh(range(len(probs)), probs, color="#3b6ea8")
+    ax_bar.set_yticks(range(len(probs)), labels, fontsize=9)
+    ax_bar.set_xlim(0, 1)
+    ax_bar.set_xlabel("probability")
+    for y, p in enumerate(probs):
+        ax_bar.text(min(p + 0.02, 0.85), y, f"{p:.3f}", va="center", fontsize=8)
+    fig.suptitle(f"class probabilities — {exp.model.get('name', '')}", fontsize=11)
+    return fig
+
+
+def save_explanation(exp: Explanation, directory: Path, stem: str) -> dict[str, Path]:
+    """Write ``<stem>.<method>.{png,npy,json}`` into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    base = directory / f"{_safe_stem(stem)}.{exp.method}"
+    paths = {
+        "png": base.with_name(base.name + ".png"),
+        "npy": base.with_name(base.name + ".npy"),
+        "json": base.with_name(base.name + ".json"),
+    }
+    overlay_figure(exp).savefig(paths["png"])
+    np.save(paths["npy"], exp.attributions.astype(np.float32))
+    summary = exp.summary()
+    summary["files"] = {k: p.name for k, p in paths.items()}
+    paths["json"].write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return paths

@@ -1,0 +1,41 @@
+"""Saliency maps (Simonyan et al. 2014): how strongly each pixel moves the class score.
+
+The map is |d logit_target / d input|, maximised over colour channels; it equals
+``captum.attr.Saliency(model).attribute(x, target=t, abs=True)`` reduced by a max over
+channels. Magnitudes only (no sign). Cost: one forward and one backward pass per
+``batch_size`` targets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core.method import Method, MethodOutput, MethodSettings
+from ..core.model import GRADIENTS
+
+
+class SaliencySettings(MethodSettings):
+    pass
+
+
+class Saliency(Method):
+    """Absolute input gradient of the target's logit, max over channels."""
+
+    name = "saliency"
+    description = "Gradient of the class score w.r.t. each pixel: where a small change matters."
+    reference = "https://arxiv.org/abs/1312.6034"
+    Settings = SaliencySettings
+    requires = frozenset({GRADIENTS})
+    signed = False
+
+    def explain(self, model, batch, targets, settings, progress) -> MethodOutput:
+        targets = list(targets)
+        maps = np.empty((len(targets), *batch.shape[2:]), np.float32)
+        progress(0, len(targets))
+        for start in range(0, len(targets), settings.batch_size):
+            chunk = targets[start : start + settings.batch_size]
+            repeated = np.repeat(batch, len(chunk), axis=0)
+            _, grads = model.gradients(repeated, chunk, score="logit")
+            maps[start : start + len(chunk)] = np.abs(grads).max(axis=1)
+            progress(start + len(chunk), len(targets))
+        return MethodOutput(maps=maps)

@@ -1,0 +1,159 @@
+"""The command line: results on disk, generated options and one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from picasso.cli import build_cli
+from picasso.plugins import discover
+
+
+@pytest.fixture(scope="module")
+def cli():
+    return build_cli(discover(plugin_dirs=[]))
+
+
+def run(cli, *args):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_explain_writes_results_per_image(cli, tmp_path):
+    result = run(
+        cli,
+        "explain",
+        "-m",
+        "demo:tanks-biased",
+        "--method",
+        "occlusion",
+        "--window",
+        "8",
+        "--stride",
+        "4",
+        "--baseline",
+        "mean",
+        "demo:tank-*",
+        "--out",
+        str(tmp_path),
+    )
+    assert result.exit_code == 0, result.output
+    for stem in ("tank-overcast", "tank-sunny"):
+        for ext in ("png", "npy", "json"):
+            assert (tmp_path / f"{stem}.occlusion.{ext}").is_file()
+        summary = json.loads((tmp_path / f"{stem}.occlusion.json").read_text())
+        assert summary["settings"]["window"] == 8 and summary["settings"]["baseline"] == "mean"
+    assert np.load(tmp_path / "tank-overcast.occlusion.npy").shape == (1, 64, 64)
+    assert "tank-sunny.png: forest" in result.output  # the biased model misses sunny tanks
+
+
+def test_targets_and_numeric_baseline(cli, tmp_path):
+    result = run(
+        cli,
+        "explain",
+        "-m",
+        "demo:digits",
+        "--method",
+        "saliency",
+        "--target",
+        "3",
+        "--target",
+        "8",
+        "demo:digit-3",
+        "-o",
+        str(tmp_path),
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "digit-3.saliency.json").read_text())
+    assert [t["index"] for t in summary["targets"]] == [3, 8]
+    result = run(
+        cli,
+        "explain",
+        "-m",
+        "demo:digits",
+        "--baseline",
+        "-0.5",
+        "--window",
+        "8",
+        "demo:digit-7",
+        "-o",
+        str(tmp_path),
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        json.loads((tmp_path / "digit-7.occlusion.json").read_text())["settings"]["baseline"]
+        == -0.5
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["missing.png"], "missing.png: no such file"),
+        (["--method", "nope", "demo:tank-sunny"], "unknown method 'nope'"),
+        (["--window", "0", "demo:tank-sunny"], "window"),
+        (["--window", "4", "--stride", "9", "demo:tank-sunny"], "must not exceed window"),
+        (["--baseline", "purple", "demo:tank-sunny"], "baseline"),
+        (["--classes", "3", "demo:tank-sunny"], "not a setting of occlusion"),
+        (["--target", "7", "demo:tank-sunny"], "does not exist"),
+        (["-m", "demo:nope", "demo:tank-sunny"], "unknown demo model"),
+        (["demo:zebra"], "no demo image matches"),
+    ],
+)
+def test_bad_input_gives_one_line_and_non_zero_exit(cli, tmp_path, args, fragment):
+    result = CliRunner().invoke(cli, ["explain", "-o", str(tmp_path), *args])
+    assert result.exit_code != 0
+    assert fragment in result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_not_an_image_fails_but_the_others_are_done(cli, tmp_path):
+    bogus = tmp_path / "notes.png"
+    bogus.write_text("hello")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "explain",
+            "-m",
+            "demo:digits",
+            "--method",
+            "class-probabilities",
+            str(bogus),
+            "demo:digit-0",
+            "-o",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 1
+    assert "notes.png: not a readable image" in result.output
+    assert "1 of 2 image(s) failed" in result.output
+    assert (out / "digit-0.class-probabilities.json").is_file()
+
+
+def test_capability_is_checked_before_work(cli, tmp_path, monkeypatch):
+    from picasso.models.torch_adapter import TorchModel
+
+    monkeypatch.setattr(TorchModel, "capabilities", frozenset())
+    result = CliRunner().invoke(
+        cli, ["explain", "--method", "saliency", "demo:tank-sunny", "-o", str(tmp_path)]
+    )
+    assert result.exit_code == 1
+    assert "saliency needs gradients" in result.output
+    assert not list(tmp_path.iterdir())
+
+
+def test_methods_and_models_listings(cli):
+    result = run(cli, "methods")
+    assert "occlusion: " in result.output and "--window (default 16)" in result.output
+    listing = json.loads(run(cli, "methods", "--json").output)
+    assert listing["occlusion"]["settings"]["properties"]["stride"]["default"] == 8
+    assert listing["saliency"]["requires"] == ["gradients"]
+    result = run(cli, "models")
+    assert "demo:tanks-biased:" in result.output and "demo:digits:" in result.output
+    info = json.loads(run(cli, "models", "-m", "demo:tanks-fair").output)
+    assert info["labels"] == ["forest", "tank"] and info["input_size"] == [64, 64]
+    assert "--window" in run(cli, "explain", "--help").output

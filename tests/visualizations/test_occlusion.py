@@ -1,0 +1,172 @@
+"""Occlusion equals captum.attr.Occlusion on several models, sizes, windows and strides."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from captum.attr import Occlusion as CaptumOcclusion
+
+import picasso
+from conftest import FlatNet, TinyConvNet, seeded
+from picasso.core.errors import Cancelled, SettingsError
+from picasso.core.progress import Progress
+from picasso.visualizations.occlusion import Occlusion, baseline_fill, window_starts
+
+
+def captum_occlusion(module, batch, target, window, stride, baseline, score):
+    channels = batch.shape[1]
+    if score == "probability":
+
+        def forward(x):
+            return torch.softmax(module(x), dim=1)
+    else:
+        forward = module
+    with torch.no_grad():
+        attr = CaptumOcclusion(forward).attribute(
+            torch.from_numpy(batch),
+            sliding_window_shapes=(channels, window, window),
+            strides=(channels, stride, stride),
+            baselines=baseline,
+            target=target,
+            perturbations_per_eval=16,
+        )
+    attr = attr[0].numpy()
+    # Windows span all channels, so every channel carries the same map.
+    np.testing.assert_allclose(attr, np.broadcast_to(attr[:1], attr.shape), atol=1e-7)
+    return attr[0]
+
+
+CASES = [
+    # (model factory, input size (H, W), window, stride, score, batch_size)
+    (lambda size: TinyConvNet(), (24, 32), 8, 4, "probability", 16),
+    (lambda size: TinyConvNet(), (20, 27), 7, 3, "probability", 5),  # windows overhang
+    (lambda size: TinyConvNet(), (17, 17), 5, 5, "logit", 64),  # stride == window
+    (lambda size: FlatNet(size), (19, 26), 6, 4, "probability", 7),
+    (lambda size: FlatNet(size), (16, 12), 12, 1, "logit", 3),  # window spans an axis
+    (lambda size: FlatNet(size), (21, 30), 9, 2, "logit", 32),
+]
+
+
+@pytest.mark.parametrize(("factory", "size", "window", "stride", "score", "batch_size"), CASES)
+def test_matches_captum(factory, size, window, stride, score, batch_size, astronaut_small):
+    module = seeded(factory(size), seed=window * 31 + stride)
+    model = picasso.from_torch(module, input_size=size, mean=(0.4, 0.45, 0.5), std=(0.3, 0.25, 0.2))
+    exp = picasso.explain(
+        model,
+        astronaut_small,
+        method="occlusion",
+        top_k=2,
+        window=window,
+        stride=stride,
+        baseline=0.0,
+        score=score,
+        batch_size=batch_size,
+    )
+    batch = model.preprocess([exp_image(astronaut_small)])
+    assert exp.attributions.shape == (2, *size)
+    for target, ours in zip(exp.targets, exp.attributions, strict=True):
+        ref = captum_occlusion(module, batch, target.index, window, stride, 0.0, score)
+        assert np.abs(ref).max() > 1e-4  # the comparison is not between two zero maps
+        np.testing.assert_allclose(ours, ref, atol=1e-5, rtol=0)
+
+
+def exp_image(array):
+    from PIL import Image
+
+    return Image.fromarray(array)
+
+
+@pytest.mark.parametrize("baseline", [0.7, "mean", "blur"])
+def test_baselines_match_captum_with_the_same_fill(baseline, astronaut_small):
+    size = (20, 24)
+    module = seeded(TinyConvNet(), seed=3)
+    model = picasso.from_torch(module, input_size=size)
+    batch = model.preprocess([exp_image(astronaut_small)])
+    exp = picasso.explain(
+        model, astronaut_small, method="occlusion", target=1, window=6, stride=3, baseline=baseline
+    )
+    fill = baseline_fill(batch[0], baseline, 6)
+    captum_baseline = fill if np.isscalar(fill) else torch.from_numpy(fill)[None]
+    ref = captum_occlusion(module, batch, 1, 6, 3, captum_baseline, "probability")
+    np.testing.assert_allclose(exp.attribution, ref, atol=1e-5, rtol=0)
+
+
+def test_named_fills_are_what_they_say():
+    image = np.arange(2 * 6 * 8, dtype=np.float32).reshape(2, 6, 8)
+    mean = baseline_fill(image, "mean", 4)
+    np.testing.assert_allclose(mean[:, 0, 0], image.mean(axis=(1, 2)))
+    blur = baseline_fill(image, "blur", 4)
+    assert blur.shape == image.shape
+    assert blur.std() < image.std()  # smoother than the input
+    np.testing.assert_allclose(blur.mean(axis=(1, 2)), image.mean(axis=(1, 2)), rtol=0.05)
+
+
+def test_window_starts_cover_the_edge():
+    assert window_starts(10, 4, 3) == [0, 3, 6]  # last window 6..10 exactly
+    assert window_starts(11, 4, 3) == [0, 3, 6, 9]  # last window 9..13 clipped to 11
+    assert window_starts(8, 8, 2) == [0]
+
+
+class RecordingModel:
+    """Wraps a model and records the size of every batch it receives."""
+
+    def __init__(self, model):
+        self._model = model
+        self.batch_sizes = []
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def scores(self, batch, kind):
+        self.batch_sizes.append(batch.shape[0])
+        return self._model.scores(batch, kind)
+
+
+def test_batches_are_bounded_and_progress_reported(tiny_model):
+    recording = RecordingModel(tiny_model)
+    settings = Occlusion.parse_settings({"window": 4, "stride": 2, "batch_size": 10})
+    batch = np.random.default_rng(0).normal(size=(1, 3, 24, 32)).astype(np.float32)
+    seen = []
+    out = Occlusion().explain(
+        recording, batch, [0], settings, Progress(lambda d, t: seen.append((d, t)))
+    )
+    windows = len(window_starts(24, 4, 2)) * len(window_starts(32, 4, 2))
+    assert out.extras["windows"] == windows
+    assert max(recording.batch_sizes) <= 10
+    assert sum(recording.batch_sizes) == windows + 1  # +1: the unoccluded image
+    assert seen[0] == (0, windows) and seen[-1] == (windows, windows)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_cancellation_stops_the_work(tiny_model):
+    recording = RecordingModel(tiny_model)
+    progress = Progress(lambda done, total: progress.cancel() if done >= 20 else None)
+    settings = Occlusion.parse_settings({"window": 2, "stride": 1, "batch_size": 10})
+    batch = np.zeros((1, 3, 24, 32), np.float32)
+    with pytest.raises(Cancelled):
+        Occlusion().explain(recording, batch, [0], settings, progress)
+    assert sum(recording.batch_sizes) <= 21  # stopped after the batch that hit 20
+
+
+@pytest.mark.parametrize(
+    ("settings", "fragment"),
+    [
+        ({"window": 0}, "window"),
+        ({"window": 4, "stride": 8}, "must not exceed window"),
+        ({"baseline": "purple"}, "baseline"),
+        ({"score": "loss"}, "score"),
+        ({"windw": 4}, "not a setting of occlusion"),
+        ({"batch_size": -1}, "batch_size"),
+    ],
+)
+def test_bad_settings_are_refused_with_a_message(settings, fragment):
+    with pytest.raises(SettingsError, match=fragment):
+        Occlusion.parse_settings(settings)
+
+
+def test_window_larger_than_the_image_is_clipped(tiny_model, astronaut_small):
+    exp = picasso.explain(tiny_model, astronaut_small, method="occlusion", window=64, stride=64)
+    # One window hides the whole image: the map is the score drop everywhere.
+    assert np.allclose(exp.attribution, exp.attribution[0, 0])
+    assert exp.extras["windows"] == 1
