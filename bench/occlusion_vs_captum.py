@@ -7,8 +7,9 @@ Random weights (nothing is downloaded). Each engine runs in a fresh subprocess s
 peak memory can be read on its own. Captum gets its best ``perturbations_per_eval``
 (calibrated first, by throughput of the plain model on batches of that size) and
 Picasso runs with the same batch size, so both hold the same number of perturbed
-inputs per forward call. Printed, in one run: time ratio, max |difference| of the maps,
-peak extra memory of each, achieved GFLOP/s against the measured float32 matmul peak.
+inputs per forward call. Each engine runs ``--repeats`` times, alternating; times are
+medians. Printed, in one run: time ratio, max |difference| of the maps, peak extra
+memory of each, achieved GFLOP/s against the measured float32 matmul peak.
 """
 
 from __future__ import annotations
@@ -167,6 +168,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--target", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=3, help="runs per engine (median)")
     parser.add_argument("--worker", choices=["ours", "captum"])
     parser.add_argument("--arch")
     parser.add_argument("--input")
@@ -189,7 +191,7 @@ def main() -> None:
         f"stride {args.stride}: {windows} occluded images + 1"
     )
     header = (
-        "| network | batch | Captum s | Picasso s | speed-up | max abs diff | "
+        "| network | batch | Captum s | Picasso s | speed-up | max abs diff (of max |map|) | "
         "Captum peak MB | Picasso peak MB | Captum GFLOP/s | Picasso GFLOP/s |"
     )
     rows = [header, "|" + "---|" * 10]
@@ -211,15 +213,22 @@ def main() -> None:
         for arch in args.archs:
             gflop = forward_gflop(arch, args.size) * (windows + 1)
             ppe = calibrate_batch(arch, args.size, args.threads)
-            captum = run_worker("captum", args, arch, ppe, tmp / "input.npy", tmp / "c.npy")
-            ours = run_worker("ours", args, arch, ppe, tmp / "input.npy", tmp / "o.npy")
-            diff = float(np.abs(np.load(tmp / "c.npy") - np.load(tmp / "o.npy")).max())
+            runs = {"captum": [], "ours": []}
+            for _ in range(args.repeats):  # alternate, so drift in machine load hits both
+                for which in runs:
+                    out = tmp / f"{which}.npy"
+                    runs[which].append(run_worker(which, args, arch, ppe, tmp / "input.npy", out))
+            captum_s = float(np.median([r["seconds"] for r in runs["captum"]]))
+            ours_s = float(np.median([r["seconds"] for r in runs["ours"]]))
+            captum_mb = max(r["peak_extra_mb"] for r in runs["captum"])
+            ours_mb = max(r["peak_extra_mb"] for r in runs["ours"])
+            ref, mine = np.load(tmp / "captum.npy"), np.load(tmp / "ours.npy")
+            diff = float(np.abs(ref - mine).max())
             rows.append(
-                f"| {arch} | {ppe} | {captum['seconds']:.1f} | {ours['seconds']:.1f} | "
-                f"{captum['seconds'] / ours['seconds']:.2f}x | {diff:.1e} | "
-                f"{captum['peak_extra_mb']:.0f} | {ours['peak_extra_mb']:.0f} | "
-                f"{gflop / captum['seconds']:.0f} ({gflop / captum['seconds'] / peak:.0%}) | "
-                f"{gflop / ours['seconds']:.0f} ({gflop / ours['seconds'] / peak:.0%}) |"
+                f"| {arch} | {ppe} | {captum_s:.1f} | {ours_s:.1f} | {captum_s / ours_s:.2f}x | "
+                f"{diff:.1e} (of {np.abs(ref).max():.1e}) | {captum_mb:.0f} | {ours_mb:.0f} | "
+                f"{gflop / captum_s:.0f} ({gflop / captum_s / peak:.0%}) | "
+                f"{gflop / ours_s:.0f} ({gflop / ours_s / peak:.0%}) |"
             )
             print(rows[-1], flush=True)
     print()

@@ -10,6 +10,7 @@ from captum.attr import Occlusion as CaptumOcclusion
 import picasso
 from conftest import FlatNet, TinyConvNet, seeded
 from picasso.core.errors import Cancelled, SettingsError
+from picasso.core.model import Occluder
 from picasso.core.progress import Progress
 from picasso.visualizations.occlusion import Occlusion, baseline_fill, window_starts
 
@@ -121,6 +122,9 @@ class RecordingModel:
     def scores(self, batch, kind):
         self.batch_sizes.append(batch.shape[0])
         return self._model.scores(batch, kind)
+
+    def occluder(self, image, fill):
+        return Occluder(self, image, fill)  # the dense one, whose batches we can see
 
 
 def test_batches_are_bounded_and_progress_reported(tiny_model):

@@ -90,6 +90,37 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
+Box = tuple[int, int, int, int]  # (y0, y1, x0, x1), end-exclusive, in input pixels
+
+
+class Occluder:
+    """Scores of copies of one image in which a box is replaced by a fill.
+
+    This default builds each occluded copy and runs the whole network; adapters may
+    return a faster occluder that computes the same scores another way (the PyTorch
+    adapter recomputes only what a box changes). ``engine`` names the way used.
+    """
+
+    engine = "dense"
+
+    def __init__(self, model: Model, image: np.ndarray, fill: np.ndarray | float) -> None:
+        self.model = model
+        self.image = image  # (1, C, H, W)
+        self.fill = fill  # a number, or an array shaped like image[0]
+        self._buffer: np.ndarray | None = None
+
+    def scores(self, boxes: Sequence[Box], kind: ScoreKind) -> np.ndarray:
+        """(len(boxes), classes) scores; one reusable input buffer, never more."""
+        if self._buffer is None or len(self._buffer) < len(boxes):
+            self._buffer = np.empty((len(boxes), *self.image.shape[1:]), np.float32)
+        batch = self._buffer[: len(boxes)]
+        batch[:] = self.image[0]
+        for item, (y0, y1, x0, x1) in zip(batch, boxes, strict=True):
+            region = (slice(None), slice(y0, y1), slice(x0, x1))
+            item[region] = self.fill if np.isscalar(self.fill) else self.fill[region]
+        return self.model.scores(batch, kind)
+
+
 class Model(ABC):
     """A loaded classifier behind a framework-neutral surface.
 
@@ -154,6 +185,10 @@ class Model(ABC):
         if self.info.output == "probabilities" or self._decode_hook is not None:
             return np.log(np.clip(self.to_probabilities(raw), 1e-30, None))
         return raw.astype(np.float32, copy=False)
+
+    def occluder(self, image: np.ndarray, fill: np.ndarray | float) -> Occluder:
+        """An :class:`Occluder` for ``image`` (1, C, H, W) and ``fill``."""
+        return Occluder(self, image, fill)
 
     # -- capabilities ------------------------------------------------------------
     def gradients(

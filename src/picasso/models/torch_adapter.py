@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import MissingDependencyError, ModelLoadError, PicassoError
-from ..core.model import GRADIENTS, Model, ModelInfo, ScoreKind
+from ..core.model import GRADIENTS, Model, ModelInfo, Occluder, ScoreKind
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ class TorchModel(Model):
         self.device = torch.device(device)
         self._channels_last: bool | None = None  # decided on the first call
         self._static_batch = _static_batch_size(module)
+        self._traced = None  # fx graph for incremental occlusion, False if unavailable
 
     # -- helpers -----------------------------------------------------------------
     def _prepare(self, batch: np.ndarray):
@@ -109,6 +110,19 @@ class TorchModel(Model):
             out = self._call(self._prepare(batch))
         self._check_output(out, batch.shape[0])
         return out.float().cpu().numpy()
+
+    def occluder(self, image: np.ndarray, fill) -> Occluder:
+        """The incremental occluder where the network can be traced, else the dense one."""
+        if self._traced is None:
+            from .torch_incremental import trace
+
+            usable = not self._static_batch and isinstance(self.module, self._torch.nn.Module)
+            self._traced = (trace(self.module) if usable else None) or False
+        if self._traced is False:
+            return Occluder(self, image, fill)
+        from .torch_incremental import IncrementalOccluder
+
+        return IncrementalOccluder(self, image, fill, self._traced)
 
     def gradients(
         self, batch: np.ndarray, targets: Sequence[int], score: ScoreKind = "logit"

@@ -11,7 +11,9 @@ With the same window, stride, baseline and target this equals
 strides=(C, s, s), baselines=b, target=t)`` with ``f`` = softmax (``score=
 "probability"``) or the logits (``score="logit"``). Unlike Captum it never builds
 full-size masks: one batch of perturbed inputs is alive at a time, and the window
-counts per pixel are accumulated in a single (H, W) array.
+counts per pixel are accumulated in a single (H, W) array. The model's
+:class:`~picasso.core.model.Occluder` computes the scores; the PyTorch one recomputes
+only the part of each layer that a window changes.
 
 Cost: 1 + ceil((H - w) / s + 1) * ceil((W - w) / s + 1) forward passes, in batches of
 ``batch_size``; no gradients, so it runs on any model.
@@ -99,7 +101,7 @@ class Occlusion(Method):
 
     def explain(self, model, batch, targets, settings, progress) -> MethodOutput:
         targets = np.asarray(list(targets), dtype=np.int64)
-        _, channels, height, width = batch.shape
+        _, _, height, width = batch.shape
         win_h, win_w = min(settings.window, height), min(settings.window, width)
         positions = [
             (y, x)
@@ -111,18 +113,13 @@ class Occlusion(Method):
         progress(0, total)
 
         original = model.scores(batch, settings.score)[0, targets].astype(np.float64)
+        occluder = model.occluder(batch, fill)
         sums = np.zeros((len(targets), height, width), np.float64)
         counts = np.zeros((height, width), np.float64)
-        # One reusable buffer: at most one batch of perturbed inputs is ever alive.
-        buffer = np.empty((min(settings.batch_size, total), channels, height, width), np.float32)
         for start in range(0, total, settings.batch_size):
             chunk = positions[start : start + settings.batch_size]
-            perturbed = buffer[: len(chunk)]
-            perturbed[:] = batch[0]
-            for i, (y, x) in enumerate(chunk):
-                region = (slice(None), slice(y, y + win_h), slice(x, x + win_w))
-                perturbed[i][region] = fill if np.isscalar(fill) else fill[region]
-            scores = model.scores(perturbed, settings.score)[:, targets].astype(np.float64)
+            boxes = [(y, min(y + win_h, height), x, min(x + win_w, width)) for y, x in chunk]
+            scores = occluder.scores(boxes, settings.score)[:, targets].astype(np.float64)
             drops = original[None, :] - scores  # (windows, targets)
             for i, (y, x) in enumerate(chunk):
                 sums[:, y : y + win_h, x : x + win_w] += drops[i][:, None, None]
@@ -134,6 +131,7 @@ class Occlusion(Method):
             extras={
                 "windows": total,
                 "forward_passes": total + 1,
+                "engine": occluder.engine,
                 "original_scores": original.tolist(),
             },
         )
