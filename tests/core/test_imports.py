@@ -31,3 +31,29 @@ def test_no_framework_imported(statement):
 
 def test_torch_is_imported_once_a_torch_model_loads():
     assert "torch" in loaded_after("import picasso; picasso.load_model('demo:digits')")
+
+
+BLOCK_TORCH = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("No module named 'torch'", name="torch")
+sys.meta_path.insert(0, Block())
+"""
+
+
+def test_works_without_torch_and_names_the_extra():
+    code = BLOCK_TORCH + (
+        "import picasso\n"
+        "print(sorted(picasso.methods()))\n"
+        "try:\n"
+        "    picasso.load_model('demo:digits')\n"
+        "except picasso.PicassoError as exc:\n"
+        "    print('ERROR', exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert "'occlusion'" in out
+    assert "ERROR" in out and "pip install 'picasso-vision[torch]'" in out

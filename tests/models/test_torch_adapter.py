@@ -12,7 +12,12 @@ from safetensors.torch import save_file
 
 import picasso
 from conftest import FlatNet, TinyConvNet, seeded
-from picasso.core.errors import MissingDependencyError, ModelLoadError, PicassoError
+from picasso.core.errors import (
+    CapabilityError,
+    MissingDependencyError,
+    ModelLoadError,
+    PicassoError,
+)
 
 
 @pytest.fixture
@@ -134,6 +139,8 @@ def test_safetensors_with_a_model_card_and_hooks(tmp_path, net, image):
         np.testing.assert_allclose(
             model.probabilities(batch), reference_probs(net, batch), atol=1e-6
         )
+    with pytest.raises(CapabilityError, match="saliency needs gradients"):
+        picasso.explain(model, image, method="saliency")  # the decode hook is outside autograd
     overridden = picasso.load_model(card, input_size=(8, 9), labels=["a", "b", "c"])
     assert overridden.info.input_size == (8, 9) and overridden.info.labels == ("a", "b", "c")
 

@@ -7,10 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
-from conftest import seeded
 from torch import nn
 
 import picasso
+from conftest import seeded
 from picasso.core.model import Occluder
 from picasso.core.progress import Progress
 from picasso.models import torch_incremental
@@ -73,11 +73,14 @@ def occlusion(model, batch, settings, dense=False):
     ("factory", "size", "settings"),
     [
         (lambda: seeded(OddOps(), 1), (70, 90), {"window": 9, "stride": 4, "baseline": 0.3}),
-        (lambda: seeded(OddOps(), 2), (64, 64),
-         {"window": 12, "stride": 5, "baseline": "blur", "batch_size": 7}),
+        (
+            lambda: seeded(OddOps(), 2),
+            (64, 64),
+            {"window": 12, "stride": 5, "baseline": "blur", "batch_size": 7},
+        ),
         (resnet18, (128, 160), {"window": 12, "stride": 12, "score": "logit"}),
     ],
-)  # fmt: skip
+)
 def test_incremental_equals_dense_and_captum(factory, size, settings):
     module = factory()
     model = picasso.from_torch(module, input_size=size)
@@ -89,8 +92,9 @@ def test_incremental_equals_dense_and_captum(factory, size, settings):
     np.testing.assert_allclose(incremental.maps, dense.maps, atol=1e-5, rtol=0)
     full = {"baseline": 0.0, "score": "probability", **settings}
     fill = incremental_fill(batch, full)
-    reference = captum_occlusion(module, batch, 2, full["window"], full["stride"], fill,
-                                 full["score"])  # fmt: skip
+    reference = captum_occlusion(
+        module, batch, 2, full["window"], full["stride"], fill, full["score"]
+    )
     assert np.abs(reference).max() > 1e-4
     np.testing.assert_allclose(incremental.maps[1], reference, atol=1e-5, rtol=0)
 
@@ -107,8 +111,11 @@ def test_unmodelled_ops_fall_back_to_full_tensors():
     model = picasso.from_torch(module, input_size=(40, 40))
     batch = np.random.default_rng(2).normal(size=(1, 3, 40, 40)).astype(np.float32)
     settings = {"window": 8, "stride": 4}
-    np.testing.assert_allclose(occlusion(model, batch, settings).maps,
-                               occlusion(model, batch, settings, dense=True).maps, atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        occlusion(model, batch, settings).maps,
+        occlusion(model, batch, settings, dense=True).maps,
+        atol=1e-6,
+    )
 
 
 def test_a_wrong_patch_result_is_caught_and_the_dense_path_used(monkeypatch):

@@ -114,8 +114,9 @@ def _detect_framework(path: Path) -> str:
 
 
 def _load_torch(card: ModelCard, weights: Path, overrides: dict[str, Any]) -> Model:
-    from .torch_adapter import SUFFIXES, TorchModel, file_sha256, load_module
+    from .torch_adapter import SUFFIXES, TorchModel, _torch, file_sha256, load_module
 
+    _torch()  # a missing PyTorch is named (with its extra) before anything imports it
     kind = SUFFIXES.get(weights.suffix)
     if kind is None:
         raise ModelLoadError(f"{weights}: not a PyTorch file ({', '.join(sorted(SUFFIXES))})")

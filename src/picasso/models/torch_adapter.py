@@ -44,19 +44,24 @@ class TorchModel(Model):
     default layout if the module rejects it. Values are the same either way.
     """
 
-    capabilities = frozenset({GRADIENTS})
-
-    def __init__(self, module: Any, info: ModelInfo, device: str = "cpu", **hooks) -> None:
+    def __init__(self, module: Any, info: ModelInfo, **hooks) -> None:
         super().__init__(info, **hooks)
         torch = _torch()
         self._torch = torch
         self.module = module
         with contextlib.suppress(NotImplementedError):  # torch.export modules: no eval()
             module.eval()
-        self.device = torch.device(device)
+        # Inputs go where the weights are (a module moved to a GPU runs there).
+        first = next(iter(module.parameters()), None) if hasattr(module, "parameters") else None
+        self.device = first.device if first is not None else torch.device("cpu")
         self._channels_last: bool | None = None  # decided on the first call
         self._static_batch = _static_batch_size(module)
         self._traced = None  # fx graph for incremental occlusion, False if unavailable
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        # A Python decode hook works on numpy outputs, outside autograd.
+        return frozenset() if self._decode_hook is not None else frozenset({GRADIENTS})
 
     # -- helpers -----------------------------------------------------------------
     def _prepare(self, batch: np.ndarray):
@@ -116,7 +121,11 @@ class TorchModel(Model):
         if self._traced is None:
             from .torch_incremental import trace
 
-            usable = not self._static_batch and isinstance(self.module, self._torch.nn.Module)
+            usable = (
+                not self._static_batch
+                and self.device.type == "cpu"
+                and isinstance(self.module, self._torch.nn.Module)
+            )
             self._traced = (trace(self.module) if usable else None) or False
         if self._traced is False:
             return Occluder(self, image, fill)

@@ -35,11 +35,32 @@ from ..core.model import Box, Occluder, ScoreKind
 log = logging.getLogger(__name__)
 
 POINTWISE_MODULES = (
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SiLU, nn.GELU, nn.Hardswish, nn.Hardsigmoid,
-    nn.Sigmoid, nn.Tanh, nn.Identity, nn.Dropout, nn.Dropout2d,
-)  # fmt: skip
-POINTWISE_FUNCTIONS = {F.relu, F.relu6, F.silu, F.gelu, F.hardswish, torch.relu, torch.sigmoid,
-                       torch.tanh, F.leaky_relu, F.dropout}  # fmt: skip
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.SiLU,
+    nn.GELU,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Identity,
+    nn.Dropout,
+    nn.Dropout2d,
+)
+POINTWISE_FUNCTIONS = {
+    F.relu,
+    F.relu6,
+    F.silu,
+    F.gelu,
+    F.hardswish,
+    torch.relu,
+    torch.sigmoid,
+    torch.tanh,
+    F.leaky_relu,
+    F.dropout,
+}
 ADD_FUNCTIONS = {operator.add, operator.iadd, torch.add}
 
 
@@ -79,8 +100,15 @@ class IncrementalOccluder(Occluder):
 
     engine = "incremental"
 
-    def __init__(self, model, image: np.ndarray, fill, graph_module: fx.GraphModule,
-                 max_fraction: float = 0.5, max_work_ratio: float = 0.7) -> None:  # fmt: skip
+    def __init__(
+        self,
+        model,
+        image: np.ndarray,
+        fill,
+        graph_module: fx.GraphModule,
+        max_fraction: float = 0.5,
+        max_work_ratio: float = 0.7,
+    ) -> None:
         super().__init__(model, image, fill)
         self.graph_module = graph_module
         self.modules = dict(graph_module.named_modules())
@@ -90,16 +118,23 @@ class IncrementalOccluder(Occluder):
         self.fill_t = fill if np.isscalar(fill) else torch.from_numpy(fill)[None]
         self._padded: dict[tuple, torch.Tensor] = {}
         # Same memory layout as the model's own forward calls (channels-last if accepted).
-        self.layout = (torch.channels_last if model._channels_last is not False
-                       else torch.contiguous_format)  # fmt: skip
+        self.layout = (
+            torch.channels_last if model._channels_last is not False else torch.contiguous_format
+        )
         self._checked = False
         self._decided = False
         self._work = 0.0
+        # Convolution multiply-adds done by patches, and what the dense path would do.
+        self.work_done = 0.0
+        self.work_dense = 0.0
         with torch.inference_mode():
             recorder = fx.Interpreter(graph_module, garbage_collect_values=False)
             recorder.run(self.x)
-            self.original = {node: value for node, value in recorder.env.items()
-                             if isinstance(value, torch.Tensor)}  # fmt: skip
+            self.original = {
+                node: value
+                for node, value in recorder.env.items()
+                if isinstance(value, torch.Tensor)
+            }
         # Multiply-adds per output pixel of each convolution, times its output area.
         self._conv_cost = {}
         for node in graph_module.graph.nodes:
@@ -114,38 +149,57 @@ class IncrementalOccluder(Occluder):
             return super().scores(boxes, kind)
         self._work = 0.0
         scores = self._incremental_scores(boxes, kind)
+        self.work_done += self._work
+        self.work_dense += len(boxes) * sum(self._conv_cost.values())
         if self.engine == "incremental" and not self._decided:
             # Keep going only where patches save real work: convolution multiply-adds
             # computed, against the dense path's, measured on this first batch.
             self._decided = True
             dense_work = len(boxes) * sum(self._conv_cost.values())
             if self._work > self.max_work_ratio * dense_work:
-                log.info("%s: patches save little here (%.0f%% of the dense work); using "
-                         "the dense path", self.model.info.name,
-                         100 * self._work / dense_work)  # fmt: skip
+                log.info(
+                    "%s: patches save little here (%.0f%% of the dense work); using the dense path",
+                    self.model.info.name,
+                    100 * self._work / dense_work,
+                )
                 self.engine = "dense"
         return scores
+
+    @property
+    def work_fraction(self) -> float:
+        """Convolution multiply-adds done, relative to the dense path (1.0 = dense)."""
+        if self.engine == "dense" or not self.work_dense:
+            return 1.0
+        return self.work_done / self.work_dense
 
     def _incremental_scores(self, boxes: Sequence[Box], kind: ScoreKind) -> np.ndarray:
         try:
             with torch.inference_mode():
                 raw = self._run(boxes)
         except (RuntimeError, TypeError, ValueError) as exc:  # the dense path is always right
-            log.warning("%s: incremental occlusion failed (%s); using the dense path",
-                        self.model.info.name, exc)  # fmt: skip
+            log.warning(
+                "%s: incremental occlusion failed (%s); using the dense path",
+                self.model.info.name,
+                exc,
+            )
             self.engine = "dense"
             return super().scores(boxes, kind)
         self.model._check_output(raw, len(boxes))
         raw = raw.float().cpu().numpy()
-        scores = self.model.to_probabilities(raw) if kind == "probability" else (
-            self.model.to_logits(raw))  # fmt: skip
+        scores = (
+            self.model.to_probabilities(raw)
+            if kind == "probability"
+            else (self.model.to_logits(raw))
+        )
         if not self._checked:
             self._checked = True
             dense = super().scores(boxes[:1], kind)
             tolerance = 1e-4 * (1.0 + float(np.abs(dense).max()))
             if not np.allclose(scores[:1], dense, rtol=0, atol=tolerance):
-                log.warning("%s: incremental occlusion disagrees with the dense path; "
-                            "using the dense path", self.model.info.name)  # fmt: skip
+                log.warning(
+                    "%s: incremental occlusion disagrees with the dense path; using the dense path",
+                    self.model.info.name,
+                )
                 self.engine = "dense"
                 return super().scores(boxes, kind)
         return scores
@@ -205,33 +259,61 @@ class IncrementalOccluder(Occluder):
                 isinstance(module, nn.BatchNorm2d) and not module.training
             ):
                 return Patch(module(first.values), first.ys, first.xs, orig_out)
-            if isinstance(module, nn.Conv2d) and module.padding_mode == "zeros" and not (
-                isinstance(module.padding, str)
-            ):  # fmt: skip
+            if (
+                isinstance(module, nn.Conv2d)
+                and module.padding_mode == "zeros"
+                and not (isinstance(module.padding, str))
+            ):
                 return self._spatial(
-                    node, first, module.kernel_size, module.stride, module.padding,
-                    module.dilation, 0.0,
-                    lambda t: F.conv2d(t, module.weight, module.bias, module.stride, 0,
-                                       module.dilation, module.groups),
-                )  # fmt: skip
-            if isinstance(module, nn.MaxPool2d) and not module.ceil_mode and not (
-                module.return_indices
-            ):  # fmt: skip
+                    node,
+                    first,
+                    module.kernel_size,
+                    module.stride,
+                    module.padding,
+                    module.dilation,
+                    0.0,
+                    lambda t: F.conv2d(
+                        t,
+                        module.weight,
+                        module.bias,
+                        module.stride,
+                        0,
+                        module.dilation,
+                        module.groups,
+                    ),
+                )
+            if (
+                isinstance(module, nn.MaxPool2d)
+                and not module.ceil_mode
+                and not (module.return_indices)
+            ):
                 k, s, d = module.kernel_size, module.stride or module.kernel_size, module.dilation
-                return self._spatial(node, first, k, s, module.padding, d, -math.inf,
-                                     lambda t: F.max_pool2d(t, k, s, 0, d))  # fmt: skip
-            if isinstance(module, nn.AvgPool2d) and not module.ceil_mode and (
-                module.count_include_pad and module.divisor_override is None
-            ):  # fmt: skip
+                return self._spatial(
+                    node,
+                    first,
+                    k,
+                    s,
+                    module.padding,
+                    d,
+                    -math.inf,
+                    lambda t: F.max_pool2d(t, k, s, 0, d),
+                )
+            if (
+                isinstance(module, nn.AvgPool2d)
+                and not module.ceil_mode
+                and (module.count_include_pad and module.divisor_override is None)
+            ):
                 k, s = module.kernel_size, module.stride or module.kernel_size
-                return self._spatial(node, first, k, s, module.padding, 1, 0.0,
-                                     lambda t: F.avg_pool2d(t, k, s, 0))  # fmt: skip
+                return self._spatial(
+                    node, first, k, s, module.padding, 1, 0.0, lambda t: F.avg_pool2d(t, k, s, 0)
+                )
             return None
         if node.op != "call_function":
             return None
         if node.target in POINTWISE_FUNCTIONS and rest_are_constants:
-            return Patch(node.target(first.values, *args[1:], **kwargs), first.ys, first.xs,
-                         orig_out)  # fmt: skip
+            return Patch(
+                node.target(first.values, *args[1:], **kwargs), first.ys, first.xs, orig_out
+            )
         if node.target in ADD_FUNCTIONS and len(args) == 2 and not kwargs:
             other = args[1]
             if isinstance(other, (int, float)):
@@ -241,8 +323,17 @@ class IncrementalOccluder(Occluder):
         return None
 
     # -- patch arithmetic ----------------------------------------------------------------
-    def _spatial(self, node, p: Patch, kernel, stride, padding, dilation, fill_value: float,
-                 op: Callable[[torch.Tensor], torch.Tensor]) -> Patch | None:  # fmt: skip
+    def _spatial(
+        self,
+        node,
+        p: Patch,
+        kernel,
+        stride,
+        padding,
+        dilation,
+        fill_value: float,
+        op: Callable[[torch.Tensor], torch.Tensor],
+    ) -> Patch | None:
         """A sliding-window op (conv, pooling) applied where its input changed."""
         (ky, kx), (sy, sx) = _pair(kernel), _pair(stride)
         (py, px), (dy, dx) = _pair(padding), _pair(dilation)
@@ -261,8 +352,15 @@ class IncrementalOccluder(Occluder):
         if oh * ow > self.max_fraction * out_h * out_w:
             return None
         in_h, in_w = (oh - 1) * sy + dy * (ky - 1) + 1, (ow - 1) * sx + dx * (kx - 1) + 1
-        gathered = self._gather(p, [o * sy - py for o in oys], [o * sx - px for o in oxs],
-                                in_h, in_w, (py, px), fill_value)  # fmt: skip
+        gathered = self._gather(
+            p,
+            [o * sy - py for o in oys],
+            [o * sx - px for o in oxs],
+            in_h,
+            in_w,
+            (py, px),
+            fill_value,
+        )
         values = op(gathered)
         if values.shape[-2:] != (oh, ow):
             return None
@@ -288,8 +386,16 @@ class IncrementalOccluder(Occluder):
         )
         return Patch(total, ys, xs, orig_out)
 
-    def _gather(self, p: Patch, ys: list[int], xs: list[int], h: int, w: int,
-                padding: tuple[int, int], fill_value: float) -> torch.Tensor:  # fmt: skip
+    def _gather(
+        self,
+        p: Patch,
+        ys: list[int],
+        xs: list[int],
+        h: int,
+        w: int,
+        padding: tuple[int, int],
+        fill_value: float,
+    ) -> torch.Tensor:
         """Per image, the (h, w) region at (y, x) of the patched activation, with
         positions outside the map set to ``fill_value`` (the op's padding)."""
         pad_y, pad_x = padding

@@ -132,6 +132,8 @@ class Occlusion(Method):
                 "windows": total,
                 "forward_passes": total + 1,
                 "engine": occluder.engine,
+                # share of the dense path's convolution work the patches needed
+                "work_fraction": getattr(occluder, "work_fraction", 1.0),
                 "original_scores": original.tolist(),
             },
         )
