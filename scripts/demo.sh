@@ -17,4 +17,5 @@ done
     --top-k 2 'demo:digit-*' --out "$out/digits"
 echo
 echo "Done. Open the PNG overlays in $out/ (e.g. $out/tanks-biased/tank-overcast.occlusion.png"
-echo "next to $out/tanks-fair/tank-overcast.occlusion.png): the biased model looks at the sky."
+echo "next to $out/tanks-fair/tank-overcast.occlusion.png, and the .saliency.png pair):"
+echo "the fair model looks at the tank, the biased one at the sky."

@@ -100,6 +100,7 @@ def test_targets_and_numeric_baseline(cli, tmp_path):
         (["--target", "7", "demo:tank-sunny"], "does not exist"),
         (["-m", "demo:nope", "demo:tank-sunny"], "unknown demo model"),
         (["demo:zebra"], "no demo image matches"),
+        (["--target", "1", "--top-k", "2", "demo:tank-sunny"], "not both"),
     ],
 )
 def test_bad_input_gives_one_line_and_non_zero_exit(cli, tmp_path, args, fragment):

@@ -149,6 +149,8 @@ def build_cli(registry: MethodRegistry) -> click.Group:
         from .models import load_model
         from .service import explain
 
+        if targets and top_k is not None:
+            _fail("give either --target or --top-k, not both", code=2)
         try:
             method_cls = registry[method]
             given = {k: v for k, v in raw_settings.items() if v is not None}
