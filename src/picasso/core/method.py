@@ -104,9 +104,11 @@ class Method:
 
     @classmethod
     def check_capabilities(cls, model: Model) -> None:
-        missing = set(cls.requires) - set(model.capabilities)
+        missing = sorted(set(cls.requires) - set(model.capabilities))
         if missing:
+            hints = [h for h in (model.capability_hint(c) for c in missing) if h]
             raise CapabilityError(
-                f"{cls.name} needs {', '.join(sorted(missing))}, which model "
+                f"{cls.name} needs {', '.join(missing)}, which model "
                 f"{model.info.name!r} ({model.info.framework}) does not provide"
+                + "".join(f"; {h}" for h in hints)
             )

@@ -191,6 +191,10 @@ class Model(ABC):
         return Occluder(self, image, fill)
 
     # -- capabilities ------------------------------------------------------------
+    def capability_hint(self, capability: str) -> str:
+        """How to get a missing capability (e.g. a package to install), or ''."""
+        return ""
+
     def gradients(
         self, batch: np.ndarray, targets: Sequence[int], score: ScoreKind = "logit"
     ) -> tuple[np.ndarray, np.ndarray]:

@@ -21,6 +21,7 @@ _CARD_KEYS = {
     "framework",
     "architecture",
     "architecture_kwargs",
+    "layout",
 }
 _CARD_NAMES = ("model.toml", "picasso.toml")
 
@@ -95,11 +96,13 @@ def load_model(source: str | Path, **overrides: Any) -> Model:
         raise ModelLoadError(f"{card_path or path}: model file {weights} not found")
 
     framework = card.framework or _detect_framework(weights)
-    if framework != "torch":
+    loaders = {"torch": _load_torch, "onnx": _load_onnx}
+    if framework not in loaders:
         raise ModelLoadError(
-            f"{weights}: framework {framework!r} is not supported yet (supported: torch)"
+            f"{weights}: framework {framework!r} is not supported "
+            f"(supported: {', '.join(sorted(loaders))})"
         )
-    return _load_torch(card, weights, overrides)
+    return loaders[framework](card, weights, overrides)
 
 
 def _detect_framework(path: Path) -> str:
@@ -107,19 +110,46 @@ def _detect_framework(path: Path) -> str:
 
     if path.suffix in SUFFIXES:
         return "torch"
+    if path.suffix == ".onnx":
+        return "onnx"
     raise ModelLoadError(
         f"{path}: cannot tell the framework from the name; supported files: "
-        f"{', '.join(sorted(SUFFIXES))} (or set framework = ... in a model card)"
+        f"{', '.join(sorted([*SUFFIXES, '.onnx']))} (or set framework = ... in a model card)"
     )
 
 
+def _build_info(card: ModelCard, weights: Path, framework: str, extras: dict) -> ModelInfo:
+    """Model info from a card; cheap checks (preprocessing, labels) fail first."""
+    from .hashing import file_sha256
+
+    return ModelInfo(
+        name=card.name or weights.stem,
+        framework=framework,
+        preprocessing=card.preprocessing_spec(),
+        output=card.output,
+        labels=card.label_names(),
+        path=str(weights),
+        sha256=file_sha256(weights),
+        description=card.description,
+        extras={**extras, "card": str(card.card_path) if card.card_path else None},
+    )
+
+
+def _load_onnx(card: ModelCard, weights: Path, overrides: dict[str, Any]) -> Model:
+    from .onnx_adapter import load_onnx
+
+    return load_onnx(weights, card, overrides, _build_info)
+
+
 def _load_torch(card: ModelCard, weights: Path, overrides: dict[str, Any]) -> Model:
-    from .torch_adapter import SUFFIXES, TorchModel, _torch, file_sha256, load_module
+    from .torch_adapter import SUFFIXES, TorchModel, _torch, load_module
 
     _torch()  # a missing PyTorch is named (with its extra) before anything imports it
     kind = SUFFIXES.get(weights.suffix)
     if kind is None:
         raise ModelLoadError(f"{weights}: not a PyTorch file ({', '.join(sorted(SUFFIXES))})")
+    card.preprocessing_spec()  # cheap checks before the weights load
+    card.label_names()
     architecture = overrides.get("architecture")
     if not callable(architecture):
         architecture = (
@@ -127,22 +157,10 @@ def _load_torch(card: ModelCard, weights: Path, overrides: dict[str, Any]) -> Mo
             if card.architecture
             else None
         )
-    preprocessing, labels = card.preprocessing_spec(), card.label_names()  # cheap checks first
     module = load_module(weights, kind, architecture, card.architecture_kwargs)
-    info = ModelInfo(
-        name=card.name or weights.stem,
-        framework="torch",
-        preprocessing=preprocessing,
-        output=card.output,
-        labels=labels,
-        path=str(weights),
-        sha256=file_sha256(weights),
-        description=card.description,
-        extras={"format": kind, "card": str(card.card_path) if card.card_path else None},
-    )
     model = TorchModel(
         module,
-        info,
+        _build_info(card, weights, "torch", {"format": kind}),
         preprocess_hook=overrides.get("preprocess") or card.load_hook("preprocess"),
         decode_hook=overrides.get("decode") or card.load_hook("decode"),
     )

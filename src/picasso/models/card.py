@@ -70,6 +70,9 @@ class ModelCard(BaseModel):
     architecture: str | None = None
     architecture_kwargs: dict[str, Any] = Field(default_factory=dict)
     output: Literal["logits", "probabilities"] = "logits"
+    layout: Literal["NCHW", "NHWC"] | None = Field(
+        None, description="the network's input layout; detected from the file where it can be"
+    )
     labels: list[str] | str | None = None
     preprocessing: PreprocessingCard = Field(default_factory=PreprocessingCard)
     hooks: HooksCard | None = None

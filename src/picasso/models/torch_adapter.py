@@ -191,14 +191,6 @@ def _static_batch_size(module) -> int | None:
     return None
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def module_sha256(module) -> str:
     """Hash of a live module's parameters and buffers (for results of from_torch)."""
     h = hashlib.sha256()

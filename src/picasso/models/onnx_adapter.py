@@ -1,0 +1,212 @@
+"""ONNX adapter: forward passes through onnxruntime, gradients through onnx2torch.
+
+onnxruntime is the fast path for forward-only methods (occlusion, class
+probabilities). Gradient methods convert the graph to PyTorch with onnx2torch on
+first use; without it they are refused before any work starts, with the package to
+install. Export PyTorch models with ``torch.onnx.export(..., dynamo=False)`` and a
+dynamic batch axis; a graph with a fixed batch size is run in chunks of that size.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import MissingDependencyError, ModelLoadError, PicassoError
+from ..core.model import GRADIENTS, Model, ModelInfo, ScoreKind
+from .card import ModelCard
+
+LAYOUTS = ("NCHW", "NHWC")
+
+
+def _onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError:
+        raise MissingDependencyError("onnxruntime", "onnx", "Loading an ONNX model") from None
+    return onnxruntime
+
+
+def gradients_available() -> bool:
+    return all(importlib.util.find_spec(name) for name in ("onnx2torch", "torch", "onnx"))
+
+
+def open_session(path: Path):
+    ort = _onnxruntime()
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only; we raise our own messages
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        detail = " ".join(str(exc).split())[:300]
+        raise ModelLoadError(f"{path}: not a loadable ONNX model ({detail})") from None
+
+
+def describe_input(session, path: Path) -> tuple[str, list, str | None]:
+    """The image input's name, shape and the layout its shape implies (or None)."""
+    inputs = session.get_inputs()
+    if len(inputs) != 1:
+        names = ", ".join(i.name for i in inputs)
+        raise ModelLoadError(f"{path}: expected one image input, the graph has {names}")
+    shape = list(inputs[0].shape)
+    if len(shape) != 4:
+        raise ModelLoadError(
+            f"{path}: input {inputs[0].name!r} has shape {shape}, not an image batch"
+        )
+    channels_first = shape[1] in (1, 3)
+    channels_last = shape[3] in (1, 3)
+    layout = (
+        "NCHW"
+        if channels_first and not channels_last
+        else ("NHWC" if channels_last and not channels_first else None)
+    )
+    return inputs[0].name, shape, layout
+
+
+class OnnxModel(Model):
+    """An ONNX graph behind the framework-neutral surface."""
+
+    def __init__(
+        self,
+        session,
+        path: Path,
+        info: ModelInfo,
+        input_name: str,
+        layout: str,
+        static_batch: int | None,
+        **hooks,
+    ) -> None:
+        super().__init__(info, **hooks)
+        self.session = session
+        self.path = path
+        self.input_name = input_name
+        self.layout = layout
+        self.static_batch = static_batch
+        self._torch_model = None
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        if self._decode_hook is None and gradients_available():
+            return frozenset({GRADIENTS})
+        return frozenset()
+
+    def capability_hint(self, capability: str) -> str:
+        if capability == GRADIENTS and not gradients_available():
+            return (
+                "gradients of ONNX models come from a conversion to PyTorch: "
+                "pip install 'picasso-vision[onnx-torch]'"
+            )
+        return ""
+
+    def forward(self, batch: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(batch, dtype=np.float32)
+        if self.layout == "NHWC":
+            x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+        n = self.static_batch
+        if n and len(x) != n:
+            padded = np.concatenate([x, np.repeat(x[:1], (-len(x)) % n, axis=0)])
+            parts = [self._run(padded[i : i + n]) for i in range(0, len(padded), n)]
+            out = np.concatenate(parts)[: len(x)]
+        else:
+            out = self._run(x)
+        if out.ndim != 2 or out.shape[0] != len(batch):
+            raise PicassoError(
+                f"model {self.info.name!r} returned shape {out.shape}; expected (batch, classes)"
+            )
+        return out.astype(np.float32, copy=False)
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.session.run(None, {self.input_name: x})[0])
+
+    def gradients(
+        self, batch: np.ndarray, targets: Sequence[int], score: ScoreKind = "logit"
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if GRADIENTS not in self.capabilities:
+            raise PicassoError(self.capability_hint(GRADIENTS) or "no gradients for this model")
+        if self._torch_model is None:
+            self._torch_model = self._convert()
+        return self._torch_model.gradients(batch, targets, score)
+
+    def _convert(self):
+        """The same graph as a PyTorch module (onnx2torch), taking NCHW input."""
+        import onnx
+        import onnx2torch
+        import torch
+
+        from .torch_adapter import TorchModel
+
+        try:
+            module = onnx2torch.convert(onnx.load(str(self.path)))
+        except Exception as exc:
+            raise PicassoError(
+                f"{self.path}: onnx2torch cannot convert this graph ({exc})"
+            ) from None
+        if self.layout == "NHWC":
+
+            class ToChannelsLast(torch.nn.Module):
+                def forward(self, x):
+                    return x.permute(0, 2, 3, 1)
+
+            module = torch.nn.Sequential(ToChannelsLast(), module)
+        return TorchModel(module, self.info)
+
+
+def load_onnx(path: Path, card: ModelCard, overrides: dict, build_info) -> OnnxModel:
+    """Load an ONNX file; input size and layout come from the graph where the card is
+    silent."""
+    session = open_session(path)
+    input_name, shape, detected = describe_input(session, path)
+    layout = card.layout or detected
+    if layout is None:
+        raise ModelLoadError(
+            f"{path}: cannot tell whether input {shape} is NCHW or NHWC; "
+            'set layout = "NCHW" or "NHWC" in the model card'
+        )
+    h_axis, w_axis = (2, 3) if layout == "NCHW" else (1, 2)
+    if card.preprocessing.input_size is None and all(
+        isinstance(shape[a], int) for a in (h_axis, w_axis)
+    ):
+        preprocessing = card.preprocessing.model_copy(
+            update={"input_size": (shape[h_axis], shape[w_axis])}
+        )
+        card = card.model_copy(update={"preprocessing": preprocessing})
+    info = build_info(
+        card, path, "onnx", {"format": "onnx", "layout": layout, "engine": "onnxruntime"}
+    )
+    expected_channels = shape[1 if layout == "NCHW" else 3]
+    if isinstance(expected_channels, int) and expected_channels != info.preprocessing.channels:
+        raise ModelLoadError(
+            f"{path}: the graph takes {expected_channels} channel(s), the model card "
+            f"preprocessing gives {info.preprocessing.channels}"
+        )
+    for axis, size in zip((h_axis, w_axis), info.input_size, strict=True):
+        if isinstance(shape[axis], int) and shape[axis] != size:
+            raise ModelLoadError(
+                f"{path}: the graph takes {shape[h_axis]}x{shape[w_axis]} images, the model "
+                f"card says input_size = {list(info.input_size)}"
+            )
+    static_batch = shape[0] if isinstance(shape[0], int) else None
+    model = OnnxModel(
+        session,
+        path,
+        info,
+        input_name,
+        layout,
+        static_batch,
+        preprocess_hook=overrides.get("preprocess") or card.load_hook("preprocess"),
+        decode_hook=overrides.get("decode") or card.load_hook("decode"),
+    )
+    probe = np.zeros((1, info.preprocessing.channels, *info.input_size), np.float32)
+    try:
+        model.forward(probe)  # fail at load time, not in the middle of a job
+    except PicassoError as exc:
+        raise ModelLoadError(f"{path}: {exc}") from None
+    except Exception as exc:
+        detail = " ".join(str(exc).split())[:300]
+        raise ModelLoadError(
+            f"{path}: the graph fails on a {probe.shape} input ({detail})"
+        ) from None
+    return model
