@@ -1,9 +1,11 @@
 """Export the PyTorch demo models to other formats, as selectable demo models.
 
-    python -m picasso.demo.export            # writes demo:<name>-onnx for every model
+    python -m picasso.demo.export     # demo:<name>-onnx, -keras and -tensorflow for each
 
 Each export gets a model card beside it with the same preprocessing and labels, so
-``demo:tanks-fair`` and ``demo:tanks-fair-onnx`` give the same maps.
+``demo:tanks-fair`` and ``demo:tanks-fair-onnx`` give the same maps. The Keras model
+is the same network rebuilt with Keras layers (channels-last) and the PyTorch weights
+copied in; the SavedModel is that Keras model exported (TensorFlow backend).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 SOURCES = (*TANK_BIAS, "digits")
+FORMATS = ("onnx", "keras", "tensorflow")
 
 
 def to_onnx(module, path: Path, input_shape: tuple[int, ...], dynamic_batch: bool = True) -> None:
@@ -59,37 +62,91 @@ def write_card(path: Path, card: dict) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def export(name: str, out: Path) -> Path:
+def to_keras(module, input_shape: tuple[int, ...]):
+    """Rebuild a :class:`~picasso.demo.nets.SmallCNN` with Keras layers (NHWC input)
+    and copy its weights."""
+    import keras
+
+    _, channels, height, width = input_shape
+    inputs = keras.Input((height, width, channels))
+    x = inputs
+    convs = [m for m in module.features if hasattr(m, "__getitem__")]
+    copies = []
+    for i, block in enumerate(convs):
+        conv, bn = block[0], block[1]
+        k_conv = keras.layers.Conv2D(conv.out_channels, 3, padding="same", use_bias=False)
+        k_bn = keras.layers.BatchNormalization(epsilon=bn.eps)
+        x = keras.layers.ReLU()(k_bn(k_conv(x)))
+        if i < len(convs) - 1:
+            x = keras.layers.MaxPooling2D(2)(x)
+        copies.append((k_conv, [conv.weight.detach().numpy().transpose(2, 3, 1, 0)]))
+        copies.append(
+            (
+                k_bn,
+                [t.detach().numpy() for t in (bn.weight, bn.bias, bn.running_mean, bn.running_var)],
+            )
+        )
+    dense = keras.layers.Dense(module.classifier.out_features)
+    outputs = dense(keras.layers.GlobalAveragePooling2D()(x))
+    copies.append(
+        (
+            dense,
+            [module.classifier.weight.detach().numpy().T, module.classifier.bias.detach().numpy()],
+        )
+    )
+    network = keras.Model(inputs, outputs)
+    for layer, weights in copies:
+        layer.set_weights(weights)
+    return network
+
+
+def export(name: str, out: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
     import picasso
 
     model = picasso.load_model(f"demo:{name}")
     source = tomllib.loads(demo_card_path(name).read_text(encoding="utf-8"))
-    target = out / f"{name}-onnx"
-    target.mkdir(parents=True, exist_ok=True)
     shape = (1, model.info.preprocessing.channels, *model.info.input_size)
-    to_onnx(model.module, target / "model.onnx", shape)
-    card = {
-        "source": name,
-        "name": f"{name}-onnx",
-        "description": f"{source['description']} (ONNX export, run by onnxruntime)",
-        "framework": "onnx",
-        "file": "model.onnx",
-        "output": source.get("output", "logits"),
-        "labels": source["labels"],
-        "preprocessing": source["preprocessing"],
-    }
-    write_card(target / "model.toml", card)
-    return target
+    written = []
+    network = None
+    for fmt in formats:
+        target = out / f"{name}-{fmt}"
+        target.mkdir(parents=True, exist_ok=True)
+        if fmt == "onnx":
+            to_onnx(model.module, target / "model.onnx", shape)
+            framework, file, engine = "onnx", "model.onnx", "onnxruntime"
+        else:
+            network = network or to_keras(model.module, shape)
+            if fmt == "keras":
+                network.save(target / "model.keras")
+                framework, file, engine = "keras", "model.keras", "Keras"
+            else:
+                network.export(str(target / "saved_model"), format="tf_saved_model", verbose=False)
+                framework, file, engine = "tensorflow", "saved_model", "a TensorFlow SavedModel"
+        card = {
+            "source": name,
+            "name": f"{name}-{fmt}",
+            "description": f"{source['description']} ({engine} export)",
+            "framework": framework,
+            "file": file,
+            "output": source.get("output", "logits"),
+            "labels": source["labels"],
+            "preprocessing": source["preprocessing"],
+        }
+        write_card(target / "model.toml", card)
+        written.append(target)
+    return written
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=MODELS_DIR)
     parser.add_argument("--only", choices=SOURCES, default=None)
+    parser.add_argument("--formats", nargs="+", choices=FORMATS, default=list(FORMATS))
     args = parser.parse_args(argv)
     for name in SOURCES:
         if args.only in (None, name):
-            print(f"exported demo:{name} to {export(name, args.out)}")
+            for target in export(name, args.out, tuple(args.formats)):
+                print(f"exported demo:{name} to {target}")
 
 
 if __name__ == "__main__":

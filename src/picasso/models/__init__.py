@@ -22,6 +22,9 @@ _CARD_KEYS = {
     "architecture",
     "architecture_kwargs",
     "layout",
+    "signature",
+    "input_name",
+    "output_name",
 }
 _CARD_NAMES = ("model.toml", "picasso.toml")
 
@@ -96,7 +99,12 @@ def load_model(source: str | Path, **overrides: Any) -> Model:
         raise ModelLoadError(f"{card_path or path}: model file {weights} not found")
 
     framework = card.framework or _detect_framework(weights)
-    loaders = {"torch": _load_torch, "onnx": _load_onnx}
+    loaders = {
+        "torch": _load_torch,
+        "onnx": _load_onnx,
+        "keras": _load_keras,
+        "tensorflow": _load_tensorflow,
+    }
     if framework not in loaders:
         raise ModelLoadError(
             f"{weights}: framework {framework!r} is not supported "
@@ -106,21 +114,28 @@ def load_model(source: str | Path, **overrides: Any) -> Model:
 
 
 def _detect_framework(path: Path) -> str:
-    from .torch_adapter import SUFFIXES
+    from .keras_adapter import SUFFIXES as KERAS_SUFFIXES
+    from .tensorflow_adapter import is_saved_model
+    from .torch_adapter import SUFFIXES as TORCH_SUFFIXES
 
-    if path.suffix in SUFFIXES:
+    if path.suffix in TORCH_SUFFIXES:
         return "torch"
     if path.suffix == ".onnx":
         return "onnx"
+    if path.suffix in KERAS_SUFFIXES:
+        return "keras"
+    if is_saved_model(path):
+        return "tensorflow"
+    known = sorted([*TORCH_SUFFIXES, ".onnx", *KERAS_SUFFIXES])
     raise ModelLoadError(
-        f"{path}: cannot tell the framework from the name; supported files: "
-        f"{', '.join(sorted([*SUFFIXES, '.onnx']))} (or set framework = ... in a model card)"
+        f"{path}: cannot tell the framework from the name; supported: {', '.join(known)} "
+        "files and SavedModel folders (or set framework = ... in a model card)"
     )
 
 
 def _build_info(card: ModelCard, weights: Path, framework: str, extras: dict) -> ModelInfo:
     """Model info from a card; cheap checks (preprocessing, labels) fail first."""
-    from .hashing import file_sha256
+    from .hashing import path_sha256
 
     return ModelInfo(
         name=card.name or weights.stem,
@@ -129,7 +144,7 @@ def _build_info(card: ModelCard, weights: Path, framework: str, extras: dict) ->
         output=card.output,
         labels=card.label_names(),
         path=str(weights),
-        sha256=file_sha256(weights),
+        sha256=path_sha256(weights),
         description=card.description,
         extras={**extras, "card": str(card.card_path) if card.card_path else None},
     )
@@ -139,6 +154,18 @@ def _load_onnx(card: ModelCard, weights: Path, overrides: dict[str, Any]) -> Mod
     from .onnx_adapter import load_onnx
 
     return load_onnx(weights, card, overrides, _build_info)
+
+
+def _load_keras(card: ModelCard, weights: Path, overrides: dict[str, Any]) -> Model:
+    from .keras_adapter import load_keras
+
+    return load_keras(weights, card, overrides, _build_info)
+
+
+def _load_tensorflow(card: ModelCard, weights: Path, overrides: dict[str, Any]) -> Model:
+    from .tensorflow_adapter import load_saved_model
+
+    return load_saved_model(weights, card, overrides, _build_info)
 
 
 def _load_torch(card: ModelCard, weights: Path, overrides: dict[str, Any]) -> Model:

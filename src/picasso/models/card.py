@@ -70,6 +70,9 @@ class ModelCard(BaseModel):
     architecture: str | None = None
     architecture_kwargs: dict[str, Any] = Field(default_factory=dict)
     output: Literal["logits", "probabilities"] = "logits"
+    signature: str | None = Field(None, description="TensorFlow SavedModel signature")
+    input_name: str | None = Field(None, description="the image input, where there are several")
+    output_name: str | None = Field(None, description="the class scores, where there are several")
     layout: Literal["NCHW", "NHWC"] | None = Field(
         None, description="the network's input layout; detected from the file where it can be"
     )

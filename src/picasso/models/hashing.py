@@ -12,3 +12,15 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def path_sha256(path: Path) -> str:
+    """A file's hash, or for a folder (a SavedModel) the hash of its files' relative
+    names and hashes, in order."""
+    if not path.is_dir():
+        return file_sha256(path)
+    h = hashlib.sha256()
+    for item in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(item.relative_to(path).as_posix().encode())
+        h.update(file_sha256(item).encode())
+    return h.hexdigest()

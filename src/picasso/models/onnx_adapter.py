@@ -18,8 +18,7 @@ import numpy as np
 from ..core.errors import MissingDependencyError, ModelLoadError, PicassoError
 from ..core.model import GRADIENTS, Model, ModelInfo, ScoreKind
 from .card import ModelCard
-
-LAYOUTS = ("NCHW", "NHWC")
+from .shapes import ChannelsMixin, card_with_graph_size, check_graph_shape, layout_of, probe_forward
 
 
 def _onnxruntime():
@@ -45,28 +44,16 @@ def open_session(path: Path):
         raise ModelLoadError(f"{path}: not a loadable ONNX model ({detail})") from None
 
 
-def describe_input(session, path: Path) -> tuple[str, list, str | None]:
-    """The image input's name, shape and the layout its shape implies (or None)."""
+def describe_input(session, path: Path) -> tuple[str, list]:
+    """The image input's name and shape."""
     inputs = session.get_inputs()
     if len(inputs) != 1:
         names = ", ".join(i.name for i in inputs)
         raise ModelLoadError(f"{path}: expected one image input, the graph has {names}")
-    shape = list(inputs[0].shape)
-    if len(shape) != 4:
-        raise ModelLoadError(
-            f"{path}: input {inputs[0].name!r} has shape {shape}, not an image batch"
-        )
-    channels_first = shape[1] in (1, 3)
-    channels_last = shape[3] in (1, 3)
-    layout = (
-        "NCHW"
-        if channels_first and not channels_last
-        else ("NHWC" if channels_last and not channels_first else None)
-    )
-    return inputs[0].name, shape, layout
+    return inputs[0].name, list(inputs[0].shape)
 
 
-class OnnxModel(Model):
+class OnnxModel(ChannelsMixin, Model):
     """An ONNX graph behind the framework-neutral surface."""
 
     def __init__(
@@ -102,9 +89,7 @@ class OnnxModel(Model):
         return ""
 
     def forward(self, batch: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(batch, dtype=np.float32)
-        if self.layout == "NHWC":
-            x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+        x = self.to_network(batch)
         n = self.static_batch
         if n and len(x) != n:
             padded = np.concatenate([x, np.repeat(x[:1], (-len(x)) % n, axis=0)])
@@ -112,11 +97,7 @@ class OnnxModel(Model):
             out = np.concatenate(parts)[: len(x)]
         else:
             out = self._run(x)
-        if out.ndim != 2 or out.shape[0] != len(batch):
-            raise PicassoError(
-                f"model {self.info.name!r} returned shape {out.shape}; expected (batch, classes)"
-            )
-        return out.astype(np.float32, copy=False)
+        return self.check_scores(out, len(batch))
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.session.run(None, {self.input_name: x})[0])
@@ -158,36 +139,18 @@ def load_onnx(path: Path, card: ModelCard, overrides: dict, build_info) -> OnnxM
     """Load an ONNX file; input size and layout come from the graph where the card is
     silent."""
     session = open_session(path)
-    input_name, shape, detected = describe_input(session, path)
-    layout = card.layout or detected
+    input_name, shape = describe_input(session, path)
+    layout = card.layout or layout_of(shape, path)
     if layout is None:
         raise ModelLoadError(
             f"{path}: cannot tell whether input {shape} is NCHW or NHWC; "
             'set layout = "NCHW" or "NHWC" in the model card'
         )
-    h_axis, w_axis = (2, 3) if layout == "NCHW" else (1, 2)
-    if card.preprocessing.input_size is None and all(
-        isinstance(shape[a], int) for a in (h_axis, w_axis)
-    ):
-        preprocessing = card.preprocessing.model_copy(
-            update={"input_size": (shape[h_axis], shape[w_axis])}
-        )
-        card = card.model_copy(update={"preprocessing": preprocessing})
+    card = card_with_graph_size(card, shape, layout)
     info = build_info(
         card, path, "onnx", {"format": "onnx", "layout": layout, "engine": "onnxruntime"}
     )
-    expected_channels = shape[1 if layout == "NCHW" else 3]
-    if isinstance(expected_channels, int) and expected_channels != info.preprocessing.channels:
-        raise ModelLoadError(
-            f"{path}: the graph takes {expected_channels} channel(s), the model card "
-            f"preprocessing gives {info.preprocessing.channels}"
-        )
-    for axis, size in zip((h_axis, w_axis), info.input_size, strict=True):
-        if isinstance(shape[axis], int) and shape[axis] != size:
-            raise ModelLoadError(
-                f"{path}: the graph takes {shape[h_axis]}x{shape[w_axis]} images, the model "
-                f"card says input_size = {list(info.input_size)}"
-            )
+    check_graph_shape(path, shape, layout, info)
     static_batch = shape[0] if isinstance(shape[0], int) else None
     model = OnnxModel(
         session,
@@ -199,14 +162,5 @@ def load_onnx(path: Path, card: ModelCard, overrides: dict, build_info) -> OnnxM
         preprocess_hook=overrides.get("preprocess") or card.load_hook("preprocess"),
         decode_hook=overrides.get("decode") or card.load_hook("decode"),
     )
-    probe = np.zeros((1, info.preprocessing.channels, *info.input_size), np.float32)
-    try:
-        model.forward(probe)  # fail at load time, not in the middle of a job
-    except PicassoError as exc:
-        raise ModelLoadError(f"{path}: {exc}") from None
-    except Exception as exc:
-        detail = " ".join(str(exc).split())[:300]
-        raise ModelLoadError(
-            f"{path}: the graph fails on a {probe.shape} input ({detail})"
-        ) from None
+    probe_forward(model, path)
     return model

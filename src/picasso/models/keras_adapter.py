@@ -1,0 +1,143 @@
+"""Keras 3 adapter: ``.keras`` and legacy ``.h5`` files, on whichever backend Keras
+runs (TensorFlow, PyTorch or JAX); gradients through that backend's autodiff.
+
+Keras is imported here only, when a Keras model is loaded. Files are loaded with
+``compile=False``, so a model saved compiled under one backend loads under another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import MissingDependencyError, ModelLoadError
+from ..core.model import GRADIENTS, Model, ModelInfo, ScoreKind
+from .card import ModelCard
+from .shapes import ChannelsMixin, card_with_graph_size, check_graph_shape, layout_of, probe_forward
+
+SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def _keras():
+    try:
+        import keras
+    except ImportError:
+        raise MissingDependencyError("keras", "keras", "Loading a Keras model") from None
+    return keras
+
+
+class KerasModel(ChannelsMixin, Model):
+    """A Keras 3 model behind the framework-neutral surface."""
+
+    def __init__(self, model, info: ModelInfo, layout: str, **hooks) -> None:
+        super().__init__(info, **hooks)
+        self.keras_model = model
+        self.layout = layout
+        self.backend = _keras().backend.backend()
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return frozenset() if self._decode_hook is not None else frozenset({GRADIENTS})
+
+    def forward(self, batch: np.ndarray) -> np.ndarray:
+        keras = _keras()
+        out = self.keras_model(self.to_network(batch), training=False)
+        return self.check_scores(np.asarray(keras.ops.convert_to_numpy(out)), len(batch))
+
+    def gradients(
+        self, batch: np.ndarray, targets: Sequence[int], score: ScoreKind = "logit"
+    ) -> tuple[np.ndarray, np.ndarray]:
+        x = self.to_network(batch)
+        index = np.asarray(list(targets), dtype=np.int64)
+        values, grads = _BACKEND_GRADIENTS[self.backend](self, x, index, score)
+        return values, self.from_network(grads)
+
+    # The selected score, in each backend's own operations.
+    def _select(self, ops, raw, index, score):
+        if self.info.output == "probabilities":
+            values = raw if score == "probability" else ops.log(ops.maximum(raw, 1e-30))
+        else:
+            values = ops.softmax(raw, axis=1) if score == "probability" else raw
+        onehot = ops.one_hot(index, raw.shape[1])
+        return ops.sum(values * ops.cast(onehot, values.dtype), axis=1)
+
+
+def _tensorflow_gradients(model: KerasModel, x, index, score):
+    import keras
+    import tensorflow as tf
+
+    x = tf.convert_to_tensor(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        selected = model._select(keras.ops, model.keras_model(x, training=False), index, score)
+        total = tf.reduce_sum(selected)
+    grads = tape.gradient(total, x)
+    return selected.numpy(), grads.numpy()
+
+
+def _torch_gradients(model: KerasModel, x, index, score):
+    import keras
+    import torch
+
+    xt = torch.tensor(x, requires_grad=True)
+    selected = model._select(keras.ops, model.keras_model(xt, training=False), index, score)
+    (grads,) = torch.autograd.grad(selected.sum(), xt)
+    return selected.detach().cpu().numpy(), grads.cpu().numpy()
+
+
+def _jax_gradients(model: KerasModel, x, index, score):
+    import jax
+    import keras
+
+    def total(inp):
+        selected = model._select(keras.ops, model.keras_model(inp, training=False), index, score)
+        return selected.sum(), selected
+
+    (_, selected), grads = jax.value_and_grad(total, has_aux=True)(x)
+    return np.asarray(selected), np.asarray(grads)
+
+
+_BACKEND_GRADIENTS = {
+    "tensorflow": _tensorflow_gradients,
+    "torch": _torch_gradients,
+    "jax": _jax_gradients,
+}
+
+
+def load_keras(path: Path, card: ModelCard, overrides: dict, build_info) -> KerasModel:
+    keras = _keras()
+    try:
+        network = keras.saving.load_model(str(path), compile=False)
+    except Exception as exc:
+        detail = " ".join(str(exc).split())[:300]
+        raise ModelLoadError(f"{path}: not a loadable Keras model ({detail})") from None
+    if len(network.inputs) != 1:
+        raise ModelLoadError(
+            f"{path}: expected one image input, the model has {len(network.inputs)}"
+        )
+    shape = list(network.inputs[0].shape)
+    layout = card.layout or layout_of(shape, path)
+    if layout is None:
+        raise ModelLoadError(
+            f"{path}: cannot tell whether input {shape} is NCHW or NHWC; "
+            'set layout = "NCHW" or "NHWC" in the model card'
+        )
+    card = card_with_graph_size(card, shape, layout)
+    info = build_info(
+        card,
+        path,
+        "keras",
+        {"format": path.suffix.lstrip("."), "layout": layout, "backend": keras.backend.backend()},
+    )
+    check_graph_shape(path, shape, layout, info)
+    model = KerasModel(
+        network,
+        info,
+        layout,
+        preprocess_hook=overrides.get("preprocess") or card.load_hook("preprocess"),
+        decode_hook=overrides.get("decode") or card.load_hook("decode"),
+    )
+    probe_forward(model, path)
+    return model

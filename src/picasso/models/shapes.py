@@ -1,0 +1,88 @@
+"""Input shapes of networks loaded from files: layout detection, size checks against
+the model card, and a probe run at load time. Framework-neutral (numpy only)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import ModelLoadError, PicassoError
+from ..core.model import Model, ModelInfo
+from .card import ModelCard
+
+
+def layout_of(shape: Sequence, path: Path) -> str | None:
+    """NCHW or NHWC from a 4-d input shape whose channel axis holds 1 or 3, else None."""
+    if len(shape) != 4:
+        raise ModelLoadError(f"{path}: input shape {list(shape)} is not an image batch")
+    first, last = shape[1] in (1, 3), shape[3] in (1, 3)
+    if first != last:
+        return "NCHW" if first else "NHWC"
+    return None
+
+
+class ChannelsMixin:
+    """Shared by adapters whose networks may take channels-last input: methods always
+    give and get NCHW arrays; the transposes happen here."""
+
+    layout: str
+
+    def to_network(self, batch: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(batch, dtype=np.float32)
+        return np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if self.layout == "NHWC" else x
+
+    def from_network(self, grads: np.ndarray) -> np.ndarray:
+        return grads.transpose(0, 3, 1, 2) if self.layout == "NHWC" else grads
+
+    def check_scores(self, out: np.ndarray, batch_size: int) -> np.ndarray:
+        if out.ndim != 2 or out.shape[0] != batch_size:
+            raise PicassoError(
+                f"model {self.info.name!r} returned shape {out.shape}; expected (batch, classes)"
+            )
+        return out.astype(np.float32, copy=False)
+
+
+def card_with_graph_size(card: ModelCard, shape: Sequence, layout: str) -> ModelCard:
+    """Fill the card's input size from a graph that fixes it."""
+    h_axis, w_axis = (2, 3) if layout == "NCHW" else (1, 2)
+    if card.preprocessing.input_size is None and all(
+        isinstance(shape[a], int) for a in (h_axis, w_axis)
+    ):
+        preprocessing = card.preprocessing.model_copy(
+            update={"input_size": (shape[h_axis], shape[w_axis])}
+        )
+        card = card.model_copy(update={"preprocessing": preprocessing})
+    return card
+
+
+def check_graph_shape(path: Path, shape: Sequence, layout: str, info: ModelInfo) -> None:
+    """The card's input size and channels agree with a graph's fixed input shape."""
+    h_axis, w_axis = (2, 3) if layout == "NCHW" else (1, 2)
+    channels = shape[1 if layout == "NCHW" else 3]
+    if isinstance(channels, int) and channels != info.preprocessing.channels:
+        raise ModelLoadError(
+            f"{path}: the network takes {channels} channel(s), the model card "
+            f"preprocessing gives {info.preprocessing.channels}"
+        )
+    for axis, size in zip((h_axis, w_axis), info.input_size, strict=True):
+        if isinstance(shape[axis], int) and shape[axis] != size:
+            raise ModelLoadError(
+                f"{path}: the network takes {shape[h_axis]}x{shape[w_axis]} images, the "
+                f"model card says input_size = {list(info.input_size)}"
+            )
+
+
+def probe_forward(model: Model, path: Path) -> None:
+    """Run one blank image, so a broken model fails at load time, not in a job."""
+    probe = np.zeros((1, model.info.preprocessing.channels, *model.info.input_size), np.float32)
+    try:
+        model.forward(probe)
+    except PicassoError as exc:
+        raise ModelLoadError(f"{path}: {exc}") from None
+    except Exception as exc:
+        detail = " ".join(str(exc).split())[:300]
+        raise ModelLoadError(
+            f"{path}: the model fails on a {probe.shape} input ({detail})"
+        ) from None

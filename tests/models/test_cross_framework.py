@@ -1,0 +1,95 @@
+"""Every framework gives the same picture: demo exports to ONNX, Keras and a TensorFlow
+SavedModel agree with the PyTorch original (probabilities 1e-5, occlusion 1e-4,
+saliency 1e-3, absolute)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import picasso
+from picasso.demo import demo_images
+
+CASES = [("tanks-biased", "tank-overcast"), ("tanks-fair", "tank-sunny"), ("digits", "digit-3")]
+FORMATS = ["onnx", "keras", "tensorflow"]
+
+
+@pytest.fixture(scope="module")
+def originals():
+    return {name: picasso.load_model(f"demo:{name}") for name, _ in CASES}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize(("name", "image"), CASES)
+def test_export_agrees_with_pytorch(originals, name, image, fmt):
+    original = originals[name]
+    exported = picasso.load_model(f"demo:{name}-{fmt}")
+    assert exported.info.framework == fmt
+    assert exported.info.labels == original.info.labels
+    path = demo_images(image)[0]
+    batch = original.preprocess([Image.open(path).convert("RGB")])
+    np.testing.assert_allclose(
+        exported.probabilities(batch), original.probabilities(batch), atol=1e-5, rtol=0
+    )
+    for method, settings, tolerance in (
+        ("occlusion", {"window": 8, "stride": 4, "score": "logit"}, 1e-4),
+        ("saliency", {}, 1e-3),
+    ):
+        a = picasso.explain(original, path, method=method, top_k=2, **settings)
+        b = picasso.explain(
+            exported, path, method=method, target=[t.index for t in a.targets], **settings
+        )
+        assert np.abs(a.attributions).max() > 1e-3
+        np.testing.assert_allclose(b.attributions, a.attributions, atol=tolerance, rtol=0)
+
+
+KERAS_ON_TORCH = """
+import json, numpy as np, picasso
+from picasso.demo import demo_images
+model = picasso.load_model("demo:tanks-fair-keras")
+path = demo_images("tank-overcast")[0]
+sal = picasso.explain(model, path, method="saliency", target=1)
+probs = picasso.explain(model, path, method="class-probabilities")
+print(json.dumps({"backend": model.info.extras["backend"], "saliency": sal.attribution.tolist(),
+                  "top": [t.probability for t in probs.top]}))
+"""
+
+
+def test_keras_file_saved_under_tensorflow_runs_on_the_torch_backend(originals):
+    env = {**os.environ, "KERAS_BACKEND": "torch"}
+    result = subprocess.run(
+        [sys.executable, "-c", KERAS_ON_TORCH], capture_output=True, text=True, env=env, check=True
+    )
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["backend"] == "torch"
+    path = demo_images("tank-overcast")[0]
+    reference = picasso.explain(originals["tanks-fair"], path, method="saliency", target=1)
+    np.testing.assert_allclose(np.array(out["saliency"]), reference.attribution, atol=1e-3)
+    top = picasso.explain(originals["tanks-fair"], path, method="class-probabilities").top
+    np.testing.assert_allclose(out["top"], [t.probability for t in top], atol=1e-5)
+
+
+def test_legacy_h5_files_load(tmp_path, originals):
+    import keras
+
+    network = keras.saving.load_model(
+        picasso.load_model("demo:digits-keras").info.path, compile=False
+    )
+    network.save(tmp_path / "digits.h5")
+    model = picasso.load_model(
+        tmp_path / "digits.h5",
+        mean=(0.25,),
+        std=(0.35,),
+        grayscale=True,
+        labels=[str(d) for d in range(10)],
+    )
+    assert model.info.input_size == (32, 32)  # read from the network
+    path = demo_images("digit-7")[0]
+    exp = picasso.explain(model, path, method="class-probabilities")
+    assert exp.top[0].label == "7"
