@@ -68,3 +68,13 @@ def test_readme_links_resolve():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for target in re.findall(r"\]\(((?:docs/|CHANGES|LICENSE)[^)#]*)\)", readme):
         assert (ROOT / target).exists(), target
+
+
+def test_own_model_guide_runs(tmp_path, monkeypatch):
+    """Every Python block of docs/own-model.md, in order, in a fresh folder."""
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for block in code_blocks(DOCS / "own-model.md", "python"):
+        exec(compile(block, "own-model.md", "exec"), namespace)
+    assert namespace["model"].info.name == "my-tanks"  # the hooks example, last
+    assert namespace["exp"].attribution.shape == (64, 64)
