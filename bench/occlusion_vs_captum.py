@@ -109,6 +109,13 @@ def worker(args) -> None:
     batch = np.load(args.input)
     with torch.no_grad():
         model(torch.from_numpy(batch))  # warm-up: one-time kernel setup is not measured
+    if args.worker == "onnx":
+        import picasso
+        from picasso.demo.export import to_onnx
+
+        to_onnx(model, Path(args.output).with_suffix(".onnx"), batch.shape)
+        onnx_model = picasso.load_model(Path(args.output).with_suffix(".onnx"))
+        onnx_model.forward(np.repeat(batch, args.batch, axis=0))  # warm-up, as for torch
     reset_peak()
     base = rss_mb()
     start = time.perf_counter()
@@ -131,7 +138,11 @@ def worker(args) -> None:
         from picasso.core.progress import Progress
         from picasso.visualizations.occlusion import Occlusion
 
-        wrapped = picasso.from_torch(model, input_size=(args.size, args.size))
+        wrapped = (
+            onnx_model
+            if args.worker == "onnx"
+            else picasso.from_torch(model, input_size=(args.size, args.size))
+        )
         settings = Occlusion.parse_settings(
             {
                 "window": args.window,
@@ -143,6 +154,8 @@ def worker(args) -> None:
         out = Occlusion().explain(wrapped, batch, [args.target], settings, Progress())
         result = out.maps[0]
         extras = {k: out.extras[k] for k in ("engine", "work_fraction")}
+        if args.worker == "onnx":
+            extras["engine"] = "onnxruntime"
     elapsed = time.perf_counter() - start
     np.save(args.output, result)
     print(json.dumps({"seconds": elapsed, "peak_extra_mb": peak_rss_mb() - base, **extras}))
@@ -188,8 +201,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--target", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3, help="runs per engine (median)")
-    parser.add_argument("--ours-batch", type=int, default=32, help="Picasso's batch_size")
-    parser.add_argument("--worker", choices=["ours", "captum"])
+    parser.add_argument(
+        "--ours-batch",
+        type=int,
+        nargs="+",
+        default=[32],
+        help="Picasso's batch_size (several: one row each)",
+    )
+    parser.add_argument("--worker", choices=["ours", "captum", "onnx"])
+    parser.add_argument(
+        "--onnx",
+        action="store_true",
+        help="also run Picasso on the network exported to ONNX (onnxruntime)",
+    )
     parser.add_argument("--arch")
     parser.add_argument("--input")
     parser.add_argument("--output")
@@ -235,27 +259,36 @@ def main() -> None:
         for arch in args.archs:
             gflop = forward_gflop(arch, args.size) * (windows + 1)
             ppe = calibrate_batch(arch, args.size, args.threads)
-            runs = {"captum": [], "ours": []}
+            runs: dict[str, list[dict]] = {}
             for _ in range(args.repeats):  # alternate, so drift in machine load hits both
-                for which, size in (("captum", ppe), ("ours", args.ours_batch)):
-                    out = tmp / f"{which}.npy"
-                    runs[which].append(run_worker(which, args, arch, size, tmp / "input.npy", out))
+                engines = [("captum", ppe)]
+                for size in args.ours_batch:
+                    engines.append(("ours", size))
+                    if args.onnx:
+                        engines.append(("onnx", size))
+                for which, size in engines:
+                    key = which if which == "captum" else f"{which}@{size}"
+                    out = tmp / f"{key}.npy"
+                    result = run_worker(which, args, arch, size, tmp / "input.npy", out)
+                    runs.setdefault(key, []).append({**result, "batch": size})
             captum_s = float(np.median([r["seconds"] for r in runs["captum"]]))
-            ours_s = float(np.median([r["seconds"] for r in runs["ours"]]))
             captum_mb = max(r["peak_extra_mb"] for r in runs["captum"])
-            ours_mb = max(r["peak_extra_mb"] for r in runs["ours"])
-            ref, mine = np.load(tmp / "captum.npy"), np.load(tmp / "ours.npy")
-            diff = float(np.abs(ref - mine).max())
-            work = runs["ours"][-1]["work_fraction"]
-            rows.append(
-                f"| {arch} | {ppe} / {args.ours_batch} | {captum_s:.1f} | {ours_s:.1f} | "
-                f"**{captum_s / ours_s:.2f}x** | {diff:.1e} (of {np.abs(ref).max():.1e}) | "
-                f"{captum_mb:.0f} | {ours_mb:.0f} | "
-                f"{gflop / captum_s:.0f} ({gflop / captum_s / peak:.0%}) | "
-                f"{gflop / ours_s:.0f} | {runs['ours'][-1]['engine']}, {work:.0%} | "
-                f"{gflop * work / ours_s:.0f} ({gflop * work / ours_s / peak:.0%}) |"
-            )
-            print(rows[-1], flush=True)
+            ref = np.load(tmp / "captum.npy")
+            for which in [w for w in runs if w != "captum"]:
+                ours_s = float(np.median([r["seconds"] for r in runs[which]]))
+                ours_mb = max(r["peak_extra_mb"] for r in runs[which])
+                diff = float(np.abs(ref - np.load(tmp / f"{which}.npy")).max())
+                engine, work = runs[which][-1]["engine"], runs[which][-1]["work_fraction"]
+                rows.append(
+                    f"| {arch} | {ppe} / {runs[which][-1]['batch']} | {captum_s:.1f} | "
+                    f"{ours_s:.1f} | "
+                    f"**{captum_s / ours_s:.2f}x** | {diff:.1e} (of {np.abs(ref).max():.1e}) | "
+                    f"{captum_mb:.0f} | {ours_mb:.0f} | "
+                    f"{gflop / captum_s:.0f} ({gflop / captum_s / peak:.0%}) | "
+                    f"{gflop / ours_s:.0f} | {engine}, {work:.0%} | "
+                    f"{gflop * work / ours_s:.0f} ({gflop * work / ours_s / peak:.0%}) |"
+                )
+                print(rows[-1], flush=True)
     peak_after = matmul_peak_gflops(args.threads)
     print()
     print(f"float32 matmul peak: {peak:.0f} GFLOP/s before, {peak_after:.0f} after the runs")

@@ -201,3 +201,15 @@ class Model(ABC):
         """Scores of ``targets[i]`` for ``batch[i]`` and their gradients w.r.t. the
         batch (same shape as ``batch``)."""
         raise CapabilityError(f"model {self.info.name!r} does not provide gradients")
+
+    def layer_names(self) -> list[str]:
+        """Names of the layers :meth:`layer_gradients` accepts, input to output."""
+        raise CapabilityError(f"model {self.info.name!r} does not expose its layers")
+
+    def layer_gradients(
+        self, batch: np.ndarray, layer: str, targets: Sequence[int], score: ScoreKind = "logit"
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Scores of ``targets[i]`` for ``batch[i]``, the activations of ``layer`` and
+        the scores' gradients w.r.t. them. Spatial activations are (N, C, h, w)
+        whatever the network's own layout; others keep their shape (e.g. tokens)."""
+        raise CapabilityError(f"model {self.info.name!r} does not expose its layers")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import MissingDependencyError, ModelLoadError
-from ..core.model import GRADIENTS, Model, ModelInfo, ScoreKind
+from ..core.errors import MissingDependencyError, ModelLoadError, PicassoError
+from ..core.model import GRADIENTS, LAYERS, Model, ModelInfo, ScoreKind
 from .card import ModelCard
 from .shapes import ChannelsMixin, card_with_graph_size, check_graph_shape, layout_of, probe_forward
 
@@ -36,10 +36,15 @@ class KerasModel(ChannelsMixin, Model):
         self.keras_model = model
         self.layout = layout
         self.backend = _keras().backend.backend()
+        self._layer_models: dict = {}  # layer name -> model returning (activation, scores)
 
     @property
     def capabilities(self) -> frozenset[str]:
-        return frozenset() if self._decode_hook is not None else frozenset({GRADIENTS})
+        if self._decode_hook is not None:
+            return frozenset()
+        if self.backend in _LAYER_GRADIENTS:
+            return frozenset({GRADIENTS, LAYERS})
+        return frozenset({GRADIENTS})
 
     def forward(self, batch: np.ndarray) -> np.ndarray:
         keras = _keras()
@@ -53,6 +58,31 @@ class KerasModel(ChannelsMixin, Model):
         index = np.asarray(list(targets), dtype=np.int64)
         values, grads = _BACKEND_GRADIENTS[self.backend](self, x, index, score)
         return values, self.from_network(grads)
+
+    def layer_names(self) -> list[str]:
+        return [layer.name for layer in self.keras_model.layers[1:]]  # [0] is the input
+
+    def layer_gradients(
+        self, batch: np.ndarray, layer: str, targets: Sequence[int], score: ScoreKind = "logit"
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        keras = _keras()
+        if layer not in self.layer_names():
+            raise PicassoError(
+                f"model {self.info.name!r} has no layer {layer!r}; its layers: "
+                f"{', '.join(self.layer_names()[-8:])} (last 8)"
+            )
+        if layer not in self._layer_models:
+            network = self.keras_model
+            self._layer_models[layer] = keras.Model(
+                network.inputs, [network.get_layer(layer).output, network.outputs[0]]
+            )
+        index = np.asarray(list(targets), dtype=np.int64)
+        selected, activation, grads = _LAYER_GRADIENTS[self.backend](
+            self, self._layer_models[layer], self.to_network(batch), index, score
+        )
+        if activation.ndim == 4 and self.layout == "NHWC":
+            activation, grads = activation.transpose(0, 3, 1, 2), grads.transpose(0, 3, 1, 2)
+        return selected, activation, grads
 
     # The selected score, in each backend's own operations.
     def _select(self, ops, raw, index, score):
@@ -98,6 +128,30 @@ def _jax_gradients(model: KerasModel, x, index, score):
     (_, selected), grads = jax.value_and_grad(total, has_aux=True)(x)
     return np.asarray(selected), np.asarray(grads)
 
+
+def _tensorflow_layer_gradients(model: KerasModel, two_headed, x, index, score):
+    import keras
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        activation, raw = two_headed(tf.convert_to_tensor(x), training=False)
+        selected = model._select(keras.ops, raw, index, score)
+        total = tf.reduce_sum(selected)
+    grads = tape.gradient(total, activation)
+    return selected.numpy(), activation.numpy(), grads.numpy()
+
+
+def _torch_layer_gradients(model: KerasModel, two_headed, x, index, score):
+    import keras
+    import torch
+
+    activation, raw = two_headed(torch.tensor(x, requires_grad=True), training=False)
+    selected = model._select(keras.ops, raw, index, score)
+    (grads,) = torch.autograd.grad(selected.sum(), activation)
+    return (selected.detach().cpu().numpy(), activation.detach().cpu().numpy(), grads.cpu().numpy())
+
+
+_LAYER_GRADIENTS = {"tensorflow": _tensorflow_layer_gradients, "torch": _torch_layer_gradients}
 
 _BACKEND_GRADIENTS = {
     "tensorflow": _tensorflow_gradients,

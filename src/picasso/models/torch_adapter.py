@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import MissingDependencyError, ModelLoadError, PicassoError
-from ..core.model import GRADIENTS, Model, ModelInfo, Occluder, ScoreKind
+from ..core.model import GRADIENTS, LAYERS, Model, ModelInfo, Occluder, ScoreKind
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,14 @@ class TorchModel(Model):
     @property
     def capabilities(self) -> frozenset[str]:
         # A Python decode hook works on numpy outputs, outside autograd.
-        return frozenset() if self._decode_hook is not None else frozenset({GRADIENTS})
+        if self._decode_hook is not None:
+            return frozenset()
+        has_layers = (
+            isinstance(self.module, self._torch.nn.Module)
+            and not self._static_batch
+            and any(True for _ in self.module.named_children())
+        )
+        return frozenset({GRADIENTS, LAYERS}) if has_layers else frozenset({GRADIENTS})
 
     # -- helpers -----------------------------------------------------------------
     def _prepare(self, batch: np.ndarray):
@@ -148,6 +155,43 @@ class TorchModel(Model):
             selected = values.gather(1, idx[:, None])[:, 0]
             (grad,) = torch.autograd.grad(selected.sum(), x)
         return selected.detach().float().cpu().numpy(), grad.float().cpu().numpy()
+
+    def layer_names(self) -> list[str]:
+        return [name for name, _ in self.module.named_modules() if name]
+
+    def layer_gradients(
+        self, batch: np.ndarray, layer: str, targets: Sequence[int], score: ScoreKind = "logit"
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        torch = self._torch
+        modules = dict(self.module.named_modules())
+        if not layer or layer not in modules:
+            raise PicassoError(
+                f"model {self.info.name!r} has no layer {layer!r}; "
+                f"its layers: {', '.join(self.layer_names()[-8:])} (last 8 of "
+                f"{len(modules) - 1})"
+            )
+        captured = []
+
+        def keep(_module, _inputs, output):
+            captured.append(output[0] if isinstance(output, (tuple, list)) else output)
+
+        handle = modules[layer].register_forward_hook(keep)
+        try:
+            with torch.enable_grad():
+                raw = self._call(self._prepare(batch).requires_grad_(True))
+                self._check_output(raw, batch.shape[0])
+                values = self._score_tensor(raw, score)
+                idx = torch.as_tensor(list(targets), device=values.device).long()
+                selected = values.gather(1, idx[:, None])[:, 0]
+                activation = captured[-1]
+                (grad,) = torch.autograd.grad(selected.sum(), activation)
+        finally:
+            handle.remove()
+        return (
+            selected.detach().float().cpu().numpy(),
+            activation.detach().float().cpu().numpy(),
+            grad.float().cpu().numpy(),
+        )
 
     def _score_tensor(self, raw, score: ScoreKind):
         torch = self._torch
