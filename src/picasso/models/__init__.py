@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 from ..core.errors import ModelLoadError
 from ..core.model import Model, ModelInfo
-from .card import ModelCard, card_from_dict, read_card, resolve_callable
+from .card import ModelCard, card_from_dict, read_card
 
-__all__ = ["from_torch", "load_model"]
+__all__ = ["discover_frameworks", "from_torch", "load_model"]
+
+log = logging.getLogger(__name__)
+FRAMEWORKS_GROUP = "picasso.frameworks"
 
 _PREPROCESSING_KEYS = {"input_size", "resize", "mean", "std", "channel_order", "grayscale"}
 _CARD_KEYS = {
@@ -73,9 +78,12 @@ def load_model(source: str | Path, **overrides: Any) -> Model:
     """Load a model from a file, a folder, a model card (``.toml``) or ``demo:NAME``.
 
     Keyword arguments (``input_size``, ``mean``, ``std``, ``labels``, ``output``,
-    ``resize``, ``channel_order``, ``grayscale``, ``name``, ``architecture``,
-    ``preprocess``, ``decode``) override the model card, so a bare file can be
-    tried without writing a card first.
+    ``resize``, ``channel_order``, ``grayscale``, ``name``, ``layout``,
+    ``architecture``, ``signature``, ``input_name``, ``output_name``, ``preprocess``,
+    ``decode``) override the model card, so a bare file can be tried without writing
+    a card first. The framework comes from ``framework = ...`` in the card or from
+    the first adapter (entry-point group ``picasso.frameworks``) that recognises the
+    path.
     """
     text = str(source)
     if text.startswith("demo:"):
@@ -98,38 +106,41 @@ def load_model(source: str | Path, **overrides: Any) -> Model:
     if not weights.exists():
         raise ModelLoadError(f"{card_path or path}: model file {weights} not found")
 
-    framework = card.framework or _detect_framework(weights)
-    loaders = {
-        "torch": _load_torch,
-        "onnx": _load_onnx,
-        "keras": _load_keras,
-        "tensorflow": _load_tensorflow,
-    }
-    if framework not in loaders:
+    frameworks = discover_frameworks()
+    framework = card.framework or _detect_framework(weights, frameworks)
+    if framework not in frameworks:
         raise ModelLoadError(
             f"{weights}: framework {framework!r} is not supported "
-            f"(supported: {', '.join(sorted(loaders))})"
+            f"(supported: {', '.join(sorted(frameworks))})"
         )
-    return loaders[framework](card, weights, overrides)
+    return frameworks[framework].load(weights, card, overrides, _build_info)
 
 
-def _detect_framework(path: Path) -> str:
-    from .keras_adapter import SUFFIXES as KERAS_SUFFIXES
-    from .tensorflow_adapter import is_saved_model
-    from .torch_adapter import SUFFIXES as TORCH_SUFFIXES
+def discover_frameworks() -> dict[str, Any]:
+    """Model adapters from the ``picasso.frameworks`` entry-point group: each has
+    ``detect(path) -> bool`` and ``load(path, card, overrides, build_info) -> Model``.
+    Picasso's own adapters are registered the same way."""
+    found = {}
+    for ep in sorted(entry_points(group=FRAMEWORKS_GROUP), key=lambda e: e.name):
+        try:
+            adapter = ep.load()
+        except Exception as exc:  # a broken adapter must not break the others
+            log.warning("cannot load model adapter %s: %s", ep.name, exc)
+            continue
+        if callable(getattr(adapter, "detect", None)) and callable(getattr(adapter, "load", None)):
+            found.setdefault(ep.name, adapter)
+        else:
+            log.warning("model adapter %s has no detect() and load()", ep.name)
+    return found
 
-    if path.suffix in TORCH_SUFFIXES:
-        return "torch"
-    if path.suffix == ".onnx":
-        return "onnx"
-    if path.suffix in KERAS_SUFFIXES:
-        return "keras"
-    if is_saved_model(path):
-        return "tensorflow"
-    known = sorted([*TORCH_SUFFIXES, ".onnx", *KERAS_SUFFIXES])
+
+def _detect_framework(path: Path, frameworks: dict[str, Any]) -> str:
+    for name, adapter in frameworks.items():
+        if adapter.detect(path):
+            return name
     raise ModelLoadError(
-        f"{path}: cannot tell the framework from the name; supported: {', '.join(known)} "
-        "files and SavedModel folders (or set framework = ... in a model card)"
+        f"{path}: cannot tell the framework from the name (known frameworks: "
+        f"{', '.join(sorted(frameworks))}); set framework = ... in a model card"
     )
 
 
@@ -148,55 +159,6 @@ def _build_info(card: ModelCard, weights: Path, framework: str, extras: dict) ->
         description=card.description,
         extras={**extras, "card": str(card.card_path) if card.card_path else None},
     )
-
-
-def _load_onnx(card: ModelCard, weights: Path, overrides: dict[str, Any]) -> Model:
-    from .onnx_adapter import load_onnx
-
-    return load_onnx(weights, card, overrides, _build_info)
-
-
-def _load_keras(card: ModelCard, weights: Path, overrides: dict[str, Any]) -> Model:
-    from .keras_adapter import load_keras
-
-    return load_keras(weights, card, overrides, _build_info)
-
-
-def _load_tensorflow(card: ModelCard, weights: Path, overrides: dict[str, Any]) -> Model:
-    from .tensorflow_adapter import load_saved_model
-
-    return load_saved_model(weights, card, overrides, _build_info)
-
-
-def _load_torch(card: ModelCard, weights: Path, overrides: dict[str, Any]) -> Model:
-    from .torch_adapter import SUFFIXES, TorchModel, _torch, load_module
-
-    _torch()  # a missing PyTorch is named (with its extra) before anything imports it
-    kind = SUFFIXES.get(weights.suffix)
-    if kind is None:
-        raise ModelLoadError(f"{weights}: not a PyTorch file ({', '.join(sorted(SUFFIXES))})")
-    card.preprocessing_spec()  # cheap checks before the weights load
-    card.label_names()
-    architecture = overrides.get("architecture")
-    if not callable(architecture):
-        architecture = (
-            resolve_callable(card.architecture, card.base_dir, card.card_path)
-            if card.architecture
-            else None
-        )
-    module = load_module(weights, kind, architecture, card.architecture_kwargs)
-    model = TorchModel(
-        module,
-        _build_info(card, weights, "torch", {"format": kind}),
-        preprocess_hook=overrides.get("preprocess") or card.load_hook("preprocess"),
-        decode_hook=overrides.get("decode") or card.load_hook("decode"),
-    )
-    if kind == "safetensors":
-        # Our own copy of the weights: store them channels-last too (faster convs).
-        import torch
-
-        module.to(memory_format=torch.channels_last)
-    return model
 
 
 def from_torch(

@@ -195,3 +195,10 @@ def load_keras(path: Path, card: ModelCard, overrides: dict, build_info) -> Kera
     )
     probe_forward(model, path)
     return model
+
+
+def detect(path: Path) -> bool:
+    return path.suffix in SUFFIXES
+
+
+load = load_keras

@@ -164,3 +164,10 @@ def load_onnx(path: Path, card: ModelCard, overrides: dict, build_info) -> OnnxM
     )
     probe_forward(model, path)
     return model
+
+
+def detect(path: Path) -> bool:
+    return path.suffix == ".onnx"
+
+
+load = load_onnx

@@ -132,3 +132,10 @@ def load_saved_model(path: Path, card: ModelCard, overrides: dict, build_info) -
     model._saved = loaded  # keep the trackable object (and its variables) alive
     probe_forward(model, path)
     return model
+
+
+def detect(path: Path) -> bool:
+    return is_saved_model(path)
+
+
+load = load_saved_model

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..core.errors import MissingDependencyError, ModelLoadError, PicassoError
 from ..core.model import GRADIENTS, LAYERS, Model, ModelInfo, Occluder, ScoreKind
+from .card import ModelCard, resolve_callable
 
 log = logging.getLogger(__name__)
 
@@ -279,3 +280,35 @@ def load_module(path: Path, kind: str, architecture=None, architecture_kwargs=No
         detail = " ".join(str(exc).split())  # one line, however verbose torch is
         raise ModelLoadError(f"{path}: cannot load as a PyTorch {kind} file ({detail})") from None
     raise ModelLoadError(f"{path}: unknown PyTorch format {kind!r}")
+
+
+def detect(path: Path) -> bool:
+    return path.suffix in SUFFIXES
+
+
+def load(path: Path, card: ModelCard, overrides: dict, build_info) -> TorchModel:
+    """Load a TorchScript, torch.export or safetensors (+ architecture) file."""
+    _torch()  # a missing PyTorch is named (with its extra) before anything imports it
+    kind = SUFFIXES.get(path.suffix)
+    if kind is None:
+        raise ModelLoadError(f"{path}: not a PyTorch file ({', '.join(sorted(SUFFIXES))})")
+    card.preprocessing_spec()  # cheap checks before the weights load
+    card.label_names()
+    architecture = overrides.get("architecture")
+    if not callable(architecture):
+        architecture = (
+            resolve_callable(card.architecture, card.base_dir, card.card_path)
+            if card.architecture
+            else None
+        )
+    module = load_module(path, kind, architecture, card.architecture_kwargs)
+    model = TorchModel(
+        module,
+        build_info(card, path, "torch", {"format": kind}),
+        preprocess_hook=overrides.get("preprocess") or card.load_hook("preprocess"),
+        decode_hook=overrides.get("decode") or card.load_hook("decode"),
+    )
+    if kind == "safetensors":
+        # Our own copy of the weights: store them channels-last too (faster convs).
+        module.to(memory_format=_torch().channels_last)
+    return model
