@@ -93,3 +93,39 @@ def test_legacy_h5_files_load(tmp_path, originals):
     path = demo_images("digit-7")[0]
     exp = picasso.explain(model, path, method="class-probabilities")
     assert exp.top[0].label == "7"
+
+
+def test_standard_resnet_agrees_in_keras_and_savedmodel(tmp_path, astronaut_small):
+    import torch
+    import torchvision
+
+    from picasso.demo.resnet_keras import resnet_to_keras
+
+    torch.manual_seed(0)
+    module = torchvision.models.resnet18(num_classes=6).eval()
+    network = resnet_to_keras(module, (64, 80))
+    network.save(tmp_path / "resnet.keras")
+    network.export(str(tmp_path / "resnet_savedmodel"), format="tf_saved_model", verbose=False)
+    norm = {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
+    original = picasso.from_torch(module, input_size=(64, 80), **norm)
+    batch = original.preprocess([Image.fromarray(astronaut_small)])
+    for path in (tmp_path / "resnet.keras", tmp_path / "resnet_savedmodel"):
+        exported = picasso.load_model(path, **norm)
+        assert exported.info.input_size == (64, 80)
+        np.testing.assert_allclose(
+            exported.probabilities(batch), original.probabilities(batch), atol=1e-5, rtol=0
+        )
+        for method, settings, tolerance in (
+            ("occlusion", {"window": 16, "stride": 8, "score": "logit"}, 1e-4),
+            ("saliency", {}, 1e-3),
+        ):
+            a = picasso.explain(original, astronaut_small, method=method, top_k=2, **settings)
+            b = picasso.explain(
+                exported,
+                astronaut_small,
+                method=method,
+                target=[t.index for t in a.targets],
+                **settings,
+            )
+            assert np.abs(a.attributions).max() > 1e-3
+            np.testing.assert_allclose(b.attributions, a.attributions, atol=tolerance, rtol=0)
