@@ -1,7 +1,8 @@
 """Occlusion: Picasso vs captum.attr.Occlusion on the same network, image and settings.
 
     .venv/bin/python bench/occlusion_vs_captum.py [--archs resnet18 vgg16] [--window 32]
-        [--stride 16] [--size 224] [--threads N] [--repeats 3] [--ours-batch 32]
+        [--stride 16] [--size 224] [--threads N] [--repeats 3] [--ours-batch 32 [8 ...]]
+        [--onnx] [--keras]
 
 Random weights (nothing is downloaded); occlusion of the logit of class 0 with a zero
 baseline. Each engine runs in a fresh subprocess, so its peak memory (the kernel's
@@ -116,6 +117,14 @@ def worker(args) -> None:
         to_onnx(model, Path(args.output).with_suffix(".onnx"), batch.shape)
         onnx_model = picasso.load_model(Path(args.output).with_suffix(".onnx"))
         onnx_model.forward(np.repeat(batch, args.batch, axis=0))  # warm-up, as for torch
+    if args.worker == "keras":
+        import picasso
+        from picasso.demo.resnet_keras import resnet_to_keras
+
+        keras_path = Path(args.output).with_suffix(".keras")
+        resnet_to_keras(model, (args.size, args.size)).save(keras_path)
+        keras_model = picasso.load_model(keras_path)
+        keras_model.forward(np.repeat(batch, args.batch, axis=0))  # warm-up, as for torch
     reset_peak()
     base = rss_mb()
     start = time.perf_counter()
@@ -138,11 +147,12 @@ def worker(args) -> None:
         from picasso.core.progress import Progress
         from picasso.visualizations.occlusion import Occlusion
 
-        wrapped = (
-            onnx_model
-            if args.worker == "onnx"
-            else picasso.from_torch(model, input_size=(args.size, args.size))
-        )
+        if args.worker == "onnx":
+            wrapped = onnx_model
+        elif args.worker == "keras":
+            wrapped = keras_model
+        else:
+            wrapped = picasso.from_torch(model, input_size=(args.size, args.size))
         settings = Occlusion.parse_settings(
             {
                 "window": args.window,
@@ -154,8 +164,8 @@ def worker(args) -> None:
         out = Occlusion().explain(wrapped, batch, [args.target], settings, Progress())
         result = out.maps[0]
         extras = {k: out.extras[k] for k in ("engine", "work_fraction")}
-        if args.worker == "onnx":
-            extras["engine"] = "onnxruntime"
+        if args.worker in ("onnx", "keras"):
+            extras["engine"] = {"onnx": "onnxruntime", "keras": "keras"}[args.worker]
     elapsed = time.perf_counter() - start
     np.save(args.output, result)
     print(json.dumps({"seconds": elapsed, "peak_extra_mb": peak_rss_mb() - base, **extras}))
@@ -208,11 +218,16 @@ def main() -> None:
         default=[32],
         help="Picasso's batch_size (several: one row each)",
     )
-    parser.add_argument("--worker", choices=["ours", "captum", "onnx"])
+    parser.add_argument("--worker", choices=["ours", "captum", "onnx", "keras"])
     parser.add_argument(
         "--onnx",
         action="store_true",
         help="also run Picasso on the network exported to ONNX (onnxruntime)",
+    )
+    parser.add_argument(
+        "--keras",
+        action="store_true",
+        help="also run Picasso on the network rebuilt in Keras (ResNets only)",
     )
     parser.add_argument("--arch")
     parser.add_argument("--input")
@@ -266,6 +281,8 @@ def main() -> None:
                     engines.append(("ours", size))
                     if args.onnx:
                         engines.append(("onnx", size))
+                    if args.keras and arch.startswith("resnet"):
+                        engines.append(("keras", size))
                 for which, size in engines:
                     key = which if which == "captum" else f"{which}@{size}"
                     out = tmp / f"{key}.npy"
