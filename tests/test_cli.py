@@ -158,3 +158,30 @@ def test_methods_and_models_listings(cli):
     info = json.loads(run(cli, "models", "-m", "demo:tanks-fair").output)
     assert info["labels"] == ["forest", "tank"] and info["input_size"] == [64, 64]
     assert "--window" in run(cli, "explain", "--help").output
+
+
+@pytest.mark.parametrize(
+    ("model", "framework", "key", "value"),
+    [
+        ("demo:tanks-fair-onnx", "onnx", "engine", "onnxruntime"),
+        ("demo:tanks-fair-keras", "keras", "layout", "NHWC"),
+        ("demo:tanks-fair-tensorflow", "tensorflow", "signature", "serving_default"),
+    ],
+)
+def test_every_framework_through_the_cli(cli, tmp_path, model, framework, key, value):
+    result = run(
+        cli,
+        "explain",
+        "-m",
+        model,
+        "--method",
+        "saliency",
+        "demo:tank-overcast",
+        "-o",
+        str(tmp_path),
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "tank-overcast.saliency.json").read_text())
+    assert summary["model"]["framework"] == framework
+    assert summary["model"][key] == value
+    assert summary["targets"][0]["label"] == "tank"

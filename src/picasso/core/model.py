@@ -49,7 +49,8 @@ class ModelInfo:
 
     @property
     def layout(self) -> str:
-        return "NCHW"
+        """The network's own input layout (methods always see NCHW)."""
+        return self.extras.get("layout", "NCHW")
 
     @property
     def fingerprint(self) -> str:
@@ -81,6 +82,8 @@ class ModelInfo:
             "layout": self.layout,
             "output": self.output,
             "labels": len(self.labels),
+            # format, engine / backend, layout, card: how the result was computed
+            **{k: v for k, v in self.extras.items() if k != "layout"},
         }
 
 
