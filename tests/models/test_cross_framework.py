@@ -61,13 +61,14 @@ print(json.dumps({"backend": model.info.extras["backend"], "saliency": sal.attri
 """
 
 
-def test_keras_file_saved_under_tensorflow_runs_on_the_torch_backend(originals):
-    env = {**os.environ, "KERAS_BACKEND": "torch"}
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_keras_file_saved_under_tensorflow_runs_on_other_backends(originals, backend):
+    env = {**os.environ, "KERAS_BACKEND": backend}
     result = subprocess.run(
         [sys.executable, "-c", KERAS_ON_TORCH], capture_output=True, text=True, env=env, check=True
     )
     out = json.loads(result.stdout.strip().splitlines()[-1])
-    assert out["backend"] == "torch"
+    assert out["backend"] == backend
     path = demo_images("tank-overcast")[0]
     reference = picasso.explain(originals["tanks-fair"], path, method="saliency", target=1)
     np.testing.assert_allclose(np.array(out["saliency"]), reference.attribution, atol=1e-3)
