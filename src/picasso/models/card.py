@@ -143,6 +143,14 @@ class ModelCard(BaseModel):
         return fn
 
 
+def hook_kwargs(card: ModelCard, overrides: dict) -> dict[str, Callable | None]:
+    """The preprocess/decode hooks for a model: keyword overrides, else the card's."""
+    return {
+        "preprocess_hook": overrides.get("preprocess") or card.load_hook("preprocess"),
+        "decode_hook": overrides.get("decode") or card.load_hook("decode"),
+    }
+
+
 def load_python(module: str, base_dir: Path | None, card_path: Path | None):
     """Import a module by name, or a ``.py`` file relative to the card."""
     try:

@@ -14,8 +14,8 @@ import numpy as np
 
 from ..core.errors import MissingDependencyError, ModelLoadError, PicassoError
 from ..core.model import GRADIENTS, LAYERS, Model, ModelInfo, ScoreKind
-from .card import ModelCard
-from .shapes import ChannelsMixin, card_with_graph_size, check_graph_shape, layout_of, probe_forward
+from .card import ModelCard, hook_kwargs
+from .shapes import ChannelsMixin, probe_forward, resolve_input
 
 SUFFIXES = (".keras", ".h5", ".hdf5")
 
@@ -172,27 +172,15 @@ def load_keras(path: Path, card: ModelCard, overrides: dict, build_info) -> Kera
             f"{path}: expected one image input, the model has {len(network.inputs)}"
         )
     shape = list(network.inputs[0].shape)
-    layout = card.layout or layout_of(shape, path)
-    if layout is None:
-        raise ModelLoadError(
-            f"{path}: cannot tell whether input {shape} is NCHW or NHWC; "
-            'set layout = "NCHW" or "NHWC" in the model card'
-        )
-    card = card_with_graph_size(card, shape, layout)
-    info = build_info(
-        card,
+    info, layout = resolve_input(
         path,
+        card,
+        shape,
         "keras",
-        {"format": path.suffix.lstrip("."), "layout": layout, "backend": keras.backend.backend()},
+        {"format": path.suffix.lstrip("."), "backend": keras.backend.backend()},
+        build_info,
     )
-    check_graph_shape(path, shape, layout, info)
-    model = KerasModel(
-        network,
-        info,
-        layout,
-        preprocess_hook=overrides.get("preprocess") or card.load_hook("preprocess"),
-        decode_hook=overrides.get("decode") or card.load_hook("decode"),
-    )
+    model = KerasModel(network, info, layout, **hook_kwargs(card, overrides))
     probe_forward(model, path)
     return model
 

@@ -17,8 +17,8 @@ import numpy as np
 
 from ..core.errors import MissingDependencyError, ModelLoadError, PicassoError
 from ..core.model import GRADIENTS, Model, ModelInfo, ScoreKind
-from .card import ModelCard
-from .shapes import ChannelsMixin, card_with_graph_size, check_graph_shape, layout_of, probe_forward
+from .card import ModelCard, hook_kwargs
+from .shapes import ChannelsMixin, probe_forward, resolve_input
 
 
 def _onnxruntime():
@@ -140,27 +140,12 @@ def load_onnx(path: Path, card: ModelCard, overrides: dict, build_info) -> OnnxM
     silent."""
     session = open_session(path)
     input_name, shape = describe_input(session, path)
-    layout = card.layout or layout_of(shape, path)
-    if layout is None:
-        raise ModelLoadError(
-            f"{path}: cannot tell whether input {shape} is NCHW or NHWC; "
-            'set layout = "NCHW" or "NHWC" in the model card'
-        )
-    card = card_with_graph_size(card, shape, layout)
-    info = build_info(
-        card, path, "onnx", {"format": "onnx", "layout": layout, "engine": "onnxruntime"}
+    info, layout = resolve_input(
+        path, card, shape, "onnx", {"format": "onnx", "engine": "onnxruntime"}, build_info
     )
-    check_graph_shape(path, shape, layout, info)
     static_batch = shape[0] if isinstance(shape[0], int) else None
     model = OnnxModel(
-        session,
-        path,
-        info,
-        input_name,
-        layout,
-        static_batch,
-        preprocess_hook=overrides.get("preprocess") or card.load_hook("preprocess"),
-        decode_hook=overrides.get("decode") or card.load_hook("decode"),
+        session, path, info, input_name, layout, static_batch, **hook_kwargs(card, overrides)
     )
     probe_forward(model, path)
     return model

@@ -86,3 +86,21 @@ def probe_forward(model: Model, path: Path) -> None:
         raise ModelLoadError(
             f"{path}: the model fails on a {probe.shape} input ({detail})"
         ) from None
+
+
+def resolve_input(
+    path: Path, card: ModelCard, shape: Sequence, framework: str, extras: dict, build_info
+) -> tuple[ModelInfo, str]:
+    """The model info and input layout of a network whose file states its input shape:
+    the layout from the card or the shape, the input size from the shape where the
+    card is silent, and both checked against each other."""
+    layout = card.layout or layout_of(shape, path)
+    if layout is None:
+        raise ModelLoadError(
+            f"{path}: cannot tell whether input {list(shape)} is NCHW or NHWC; "
+            'set layout = "NCHW" or "NHWC" in the model card'
+        )
+    card = card_with_graph_size(card, shape, layout)
+    info = build_info(card, path, framework, {**extras, "layout": layout})
+    check_graph_shape(path, shape, layout, info)
+    return info, layout

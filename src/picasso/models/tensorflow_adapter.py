@@ -15,8 +15,8 @@ import numpy as np
 
 from ..core.errors import MissingDependencyError, ModelLoadError
 from ..core.model import GRADIENTS, Model, ModelInfo, ScoreKind
-from .card import ModelCard
-from .shapes import ChannelsMixin, card_with_graph_size, check_graph_shape, layout_of, probe_forward
+from .card import ModelCard, hook_kwargs
+from .shapes import ChannelsMixin, probe_forward, resolve_input
 
 
 def _tf():
@@ -109,25 +109,11 @@ def load_saved_model(path: Path, card: ModelCard, overrides: dict, build_info) -
             "name the class scores with output_name = ... in the model card"
         )
     shape = inputs[input_name].shape.as_list()
-    layout = card.layout or layout_of(shape, path)
-    if layout is None:
-        raise ModelLoadError(
-            f"{path}: cannot tell whether input {shape} is NCHW or NHWC; "
-            'set layout = "NCHW" or "NHWC" in the model card'
-        )
-    card = card_with_graph_size(card, shape, layout)
-    info = build_info(
-        card, path, "tensorflow", {"format": "saved_model", "layout": layout, "signature": name}
+    info, layout = resolve_input(
+        path, card, shape, "tensorflow", {"format": "saved_model", "signature": name}, build_info
     )
-    check_graph_shape(path, shape, layout, info)
     model = TensorFlowModel(
-        function,
-        input_name,
-        output_name,
-        info,
-        layout,
-        preprocess_hook=overrides.get("preprocess") or card.load_hook("preprocess"),
-        decode_hook=overrides.get("decode") or card.load_hook("decode"),
+        function, input_name, output_name, info, layout, **hook_kwargs(card, overrides)
     )
     model._saved = loaded  # keep the trackable object (and its variables) alive
     probe_forward(model, path)

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..core.errors import MissingDependencyError, ModelLoadError, PicassoError
 from ..core.model import GRADIENTS, LAYERS, Model, ModelInfo, Occluder, ScoreKind
-from .card import ModelCard, resolve_callable
+from .card import ModelCard, hook_kwargs, resolve_callable
 
 log = logging.getLogger(__name__)
 
@@ -305,8 +305,7 @@ def load(path: Path, card: ModelCard, overrides: dict, build_info) -> TorchModel
     model = TorchModel(
         module,
         build_info(card, path, "torch", {"format": kind}),
-        preprocess_hook=overrides.get("preprocess") or card.load_hook("preprocess"),
-        decode_hook=overrides.get("decode") or card.load_hook("decode"),
+        **hook_kwargs(card, overrides),
     )
     if kind == "safetensors":
         # Our own copy of the weights: store them channels-last too (faster convs).
