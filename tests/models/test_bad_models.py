@@ -90,3 +90,41 @@ def test_missing_framework_names_its_extra(blocked, reference, extra):
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert f"pip install 'picasso-vision[{extra}]'" in out
+
+
+def test_wrong_layout_in_the_card_is_caught_at_load(tmp_path):
+    import keras
+
+    inputs = keras.Input((16, 16, 3))
+    outputs = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(inputs))
+    keras.Model(inputs, outputs).save(tmp_path / "nhwc.keras")
+    with pytest.raises(ModelLoadError, match=r"nhwc\.keras: the network takes 16 channel"):
+        picasso.load_model(tmp_path / "nhwc.keras", layout="NCHW")
+
+
+COMPILED_ELSEWHERE = """
+import sys, picasso
+model = picasso.load_model(sys.argv[1], labels=["a", "b"])
+print(model.info.extras["backend"], model.probabilities(
+    model.preprocess([__import__("PIL.Image").Image.new("RGB", (16, 16))])).shape)
+"""
+
+
+def test_keras_file_saved_compiled_loads_under_another_backend(tmp_path):
+    import os
+
+    import keras
+
+    inputs = keras.Input((16, 16, 3))
+    network = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)))
+    network.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    network.save(tmp_path / "compiled.keras")  # compiled under the TensorFlow backend
+    env = {**os.environ, "KERAS_BACKEND": "torch"}
+    out = subprocess.run(
+        [sys.executable, "-c", COMPILED_ELSEWHERE, str(tmp_path / "compiled.keras")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
+    assert out.strip().splitlines()[-1] == "torch (1, 2)"
