@@ -56,7 +56,8 @@ def test_every_method_and_command_is_documented():
     methods_doc = (DOCS / "methods.md").read_text(encoding="utf-8")
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for name, cls in discover(plugin_dirs=[]).items():
-        assert f"## `{name}`" in methods_doc, name
+        headings = [line for line in methods_doc.splitlines() if line.startswith("## ")]
+        assert any(f"`{name}`" in h for h in headings), name
         assert f"`{name}`" in readme, name
         for setting in cls.Settings.model_fields:
             assert f"`{setting}`" in methods_doc, (name, setting)

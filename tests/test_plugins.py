@@ -120,7 +120,10 @@ def test_duplicate_names_keep_the_first(tmp_path):
 
 
 def test_unknown_method_lists_the_known_ones():
-    with pytest.raises(UnknownMethodError, match="available: class-probabilities, occlusion"):
+    with pytest.raises(
+        UnknownMethodError,
+        match=r"available: class-probabilities, grad-cam, grad-cam\+\+, occlusion, saliency",
+    ):
         discover(plugin_dirs=[])["grad-cam-9000"]
 
 

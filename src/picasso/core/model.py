@@ -209,6 +209,11 @@ class Model(ABC):
         """Names of the layers :meth:`layer_gradients` accepts, input to output."""
         raise CapabilityError(f"model {self.info.name!r} does not expose its layers")
 
+    def layer_shapes(self, batch: np.ndarray) -> dict[str, tuple[int, ...]]:
+        """Output shape of every named layer for ``batch``, in execution order (spatial
+        outputs as (N, C, h, w))."""
+        raise CapabilityError(f"model {self.info.name!r} does not expose its layers")
+
     def layer_gradients(
         self, batch: np.ndarray, layer: str, targets: Sequence[int], score: ScoreKind = "logit"
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -62,6 +62,15 @@ class KerasModel(ChannelsMixin, Model):
     def layer_names(self) -> list[str]:
         return [layer.name for layer in self.keras_model.layers[1:]]  # [0] is the input
 
+    def layer_shapes(self, batch: np.ndarray) -> dict[str, tuple[int, ...]]:
+        shapes = {}
+        for layer in self.keras_model.layers[1:]:
+            shape = (len(batch), *tuple(layer.output.shape)[1:])
+            if len(shape) == 4 and self.layout == "NHWC":
+                shape = (shape[0], shape[3], shape[1], shape[2])
+            shapes[layer.name] = shape
+        return shapes
+
     def layer_gradients(
         self, batch: np.ndarray, layer: str, targets: Sequence[int], score: ScoreKind = "logit"
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -160,6 +160,28 @@ class TorchModel(Model):
     def layer_names(self) -> list[str]:
         return [name for name, _ in self.module.named_modules() if name]
 
+    def layer_shapes(self, batch: np.ndarray) -> dict[str, tuple[int, ...]]:
+        shapes: dict[str, tuple[int, ...]] = {}
+        handles = []
+        for name, module in self.module.named_modules():
+            if not name:
+                continue
+
+            def keep(_module, _inputs, output, _name=name):
+                out = output[0] if isinstance(output, (tuple, list)) else output
+                if hasattr(out, "shape"):
+                    shapes.pop(_name, None)  # re-insert: the order is the order of completion
+                    shapes[_name] = tuple(out.shape)
+
+            handles.append(module.register_forward_hook(keep))
+        try:
+            with self._torch.inference_mode():
+                self._call(self._prepare(batch))
+        finally:
+            for handle in handles:
+                handle.remove()
+        return shapes
+
     def layer_gradients(
         self, batch: np.ndarray, layer: str, targets: Sequence[int], score: ScoreKind = "logit"
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,0 +1,122 @@
+"""Grad-CAM (Selvaraju et al. 2017) and Grad-CAM++ (Chattopadhay et al. 2018).
+
+Both weight the activation maps A_c of one layer by a per-channel weight w_c computed
+from the gradients of the target's logit, and show ReLU(sum_c w_c A_c), upsampled to
+the input size (bilinear) and min-max normalised per image, as pytorch-grad-cam does
+(values in [0, 1]; magnitudes, no sign). Grad-CAM's weights are the spatial means of
+the gradients; Grad-CAM++ weighs positive gradients by the alpha coefficients of its
+equation 19. The layer is a setting; by default the last layer with a spatial
+output. Cost: one forward and one backward pass per ``batch_size`` targets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from ..core.errors import SettingsError
+from ..core.method import Method, MethodOutput, MethodSettings
+from ..core.model import LAYERS
+
+
+class GradCAMSettings(MethodSettings):
+    layer: str = Field(
+        "",
+        max_length=200,
+        description="Layer whose activations are weighted; empty: the last layer with a "
+        "spatial output (`picasso models -m M` lists the layers).",
+    )
+
+
+def resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize with half-pixel centres and clamped edges (as OpenCV's
+    INTER_LINEAR and ``align_corners=False``), for a 2-d float array."""
+
+    def axis(out_size: int, in_size: int):
+        pos = (np.arange(out_size) + 0.5) * (in_size / out_size) - 0.5
+        pos = np.clip(pos, 0, in_size - 1)
+        low = np.floor(pos).astype(int)
+        high = np.minimum(low + 1, in_size - 1)
+        return low, high, (pos - low).astype(np.float32)
+
+    y0, y1, fy = axis(height, image.shape[0])
+    x0, x1, fx = axis(width, image.shape[1])
+    top = image[y0][:, x0] * (1 - fx) + image[y0][:, x1] * fx
+    bottom = image[y1][:, x0] * (1 - fx) + image[y1][:, x1] * fx
+    return (top * (1 - fy)[:, None] + bottom * fy[:, None]).astype(np.float32)
+
+
+def normalise(cam: np.ndarray) -> np.ndarray:
+    cam = cam - cam.min()
+    return cam / (1e-7 + cam.max())
+
+
+def default_layer(model, batch: np.ndarray) -> str:
+    """The last layer (in execution order) whose output is a map larger than 1x1."""
+    spatial = [
+        name
+        for name, shape in model.layer_shapes(batch).items()
+        if len(shape) == 4 and shape[2] * shape[3] > 1
+    ]
+    if not spatial:
+        raise SettingsError(
+            f"model {model.info.name!r} has no layer with a spatial output; "
+            "name one with the layer setting"
+        )
+    return spatial[-1]
+
+
+class GradCAM(Method):
+    """Gradient-weighted class activation maps."""
+
+    name = "grad-cam"
+    description = "Where the chosen layer's features support the class, weighted by gradients."
+    reference = "https://arxiv.org/abs/1610.02391"
+    Settings = GradCAMSettings
+    requires = frozenset({LAYERS})
+    signed = False
+
+    def channel_weights(self, activations: np.ndarray, grads: np.ndarray) -> np.ndarray:
+        return grads.mean(axis=(2, 3))
+
+    def explain(self, model, batch, targets, settings, progress) -> MethodOutput:
+        targets = list(targets)
+        layer = settings.layer or default_layer(model, batch)
+        if layer not in model.layer_names():
+            raise SettingsError(f"{self.name}: model {model.info.name!r} has no layer {layer!r}")
+        height, width = batch.shape[2:]
+        maps = np.empty((len(targets), height, width), np.float32)
+        progress(0, len(targets))
+        for start in range(0, len(targets), settings.batch_size):
+            chunk = targets[start : start + settings.batch_size]
+            _, activations, grads = model.layer_gradients(
+                np.repeat(batch, len(chunk), axis=0), layer, chunk, score="logit"
+            )
+            if activations.ndim != 4:
+                raise SettingsError(
+                    f"{self.name}: layer {layer!r} outputs shape {activations.shape}, "
+                    "not a spatial map; choose a convolutional layer"
+                )
+            weights = self.channel_weights(activations, grads)
+            cams = np.maximum((weights[:, :, None, None] * activations).sum(axis=1), 0)
+            for i, cam in enumerate(cams):
+                resized = resize_bilinear(normalise(cam).astype(np.float32), height, width)
+                maps[start + i] = normalise(resized)  # pytorch-grad-cam scales twice too
+            progress(start + len(chunk), len(targets))
+        return MethodOutput(maps=maps, extras={"layer": layer})
+
+
+class GradCAMPlusPlus(GradCAM):
+    """Grad-CAM++: positive gradients weighted by the alpha coefficients (eq. 19)."""
+
+    name = "grad-cam++"
+    description = "Grad-CAM with higher-order weights: better for several instances of a class."
+    reference = "https://arxiv.org/abs/1710.11063"
+
+    def channel_weights(self, activations: np.ndarray, grads: np.ndarray) -> np.ndarray:
+        grads_2 = grads**2
+        grads_3 = grads_2 * grads
+        sums = activations.sum(axis=(2, 3), keepdims=True)
+        alpha = grads_2 / (2 * grads_2 + sums * grads_3 + 1e-6)
+        alpha = np.where(grads != 0, alpha, 0)
+        return (np.maximum(grads, 0) * alpha).sum(axis=(2, 3))
