@@ -67,7 +67,7 @@ def test_bad_layers_are_refused(astronaut_small):
     model = picasso.load_model("demo:digits")
     with pytest.raises(SettingsError, match="has no layer 'nope'"):
         picasso.explain(model, astronaut_small, method="grad-cam", layer="nope")
-    with pytest.raises(SettingsError, match="not a spatial map"):
+    with pytest.raises(SettingsError, match="neither a spatial map nor a square grid of tokens"):
         picasso.explain(model, astronaut_small, method="grad-cam", layer="classifier")
 
 
@@ -79,3 +79,48 @@ def test_resize_matches_opencv():
         np.testing.assert_allclose(
             resize_bilinear(image, height, width), cv2.resize(image, (width, height)), atol=1e-5
         )
+
+
+def tiny_vit():
+    torch.manual_seed(0)
+    vit = torchvision.models.VisionTransformer(
+        image_size=32,
+        patch_size=8,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=16,
+        mlp_dim=32,
+        num_classes=3,
+    ).eval()
+    torch.nn.init.normal_(vit.heads.head.weight, std=0.5)  # torchvision starts it at zero
+    return vit
+
+
+@pytest.mark.parametrize("method", ["grad-cam", "grad-cam++"])
+def test_vision_transformer_tokens_are_reshaped(method, astronaut_small):
+    module = tiny_vit()
+    model = picasso.from_torch(module, input_size=(32, 32))
+    layer = "encoder.layers.encoder_layer_1.ln_1"
+    exp = picasso.explain(model, astronaut_small, method=method, top_k=2, layer=layer)
+    batch = model.preprocess([Image.fromarray(astronaut_small)])
+
+    def reshape(tensor):  # pytorch-grad-cam's vit_reshape_transform for a 4x4 grid
+        return tensor[:, 1:, :].reshape(tensor.size(0), 4, 4, tensor.size(2)).permute(0, 3, 1, 2)
+
+    x = torch.from_numpy(np.repeat(batch, 2, axis=0))
+    with REFERENCES[method](
+        model=module, target_layers=[module.encoder.layers[-1].ln_1], reshape_transform=reshape
+    ) as cam:
+        ref = cam(input_tensor=x, targets=[ClassifierOutputTarget(t.index) for t in exp.targets])
+    assert ref.std() > 0.01
+    np.testing.assert_allclose(exp.attributions, ref, atol=1e-4, rtol=0)
+
+
+def test_vision_transformer_default_layer_reaches_the_classifier(astronaut_small):
+    model = picasso.from_torch(tiny_vit(), input_size=(32, 32))
+    exp = picasso.explain(model, astronaut_small, method="grad-cam", top_k=2)
+    # Patch tokens after the last attention never reach the class token (zero
+    # gradients), so the default steps back to the last block's first norm: the layer
+    # pytorch-grad-cam recommends for ViTs.
+    assert exp.extras["layer"] == "encoder.layers.encoder_layer_1.ln_1"
+    assert exp.attributions.std() > 0.01

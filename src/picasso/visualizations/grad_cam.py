@@ -11,6 +11,8 @@ output. Cost: one forward and one backward pass per ``batch_size`` targets.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from pydantic import Field
 
@@ -51,19 +53,39 @@ def normalise(cam: np.ndarray) -> np.ndarray:
     return cam / (1e-7 + cam.max())
 
 
-def default_layer(model, batch: np.ndarray) -> str:
-    """The last layer (in execution order) whose output is a map larger than 1x1."""
-    spatial = [
+def token_grid(shape: tuple[int, ...]) -> tuple[int, int] | None:
+    """For a (N, tokens, channels) output: (leading extra tokens, grid side) when the
+    tokens are a square grid of patches after some class/register tokens, else None."""
+    if len(shape) != 3:
+        return None
+    for extra in range(0, 9):
+        side = math.isqrt(max(shape[1] - extra, 0))
+        if side > 1 and side * side == shape[1] - extra:
+            return extra, side
+    return None
+
+
+def as_maps(values: np.ndarray) -> np.ndarray | None:
+    """Activations or gradients as (N, C, h, w): spatial maps as they are, token
+    outputs reshaped to their patch grid (class/register tokens dropped)."""
+    if values.ndim == 4:
+        return values
+    grid = token_grid(values.shape)
+    if grid is None:
+        return None
+    extra, side = grid
+    tokens = values[:, extra:, :]
+    return tokens.reshape(len(values), side, side, values.shape[2]).transpose(0, 3, 1, 2)
+
+
+def spatial_layers(model, batch: np.ndarray) -> list[str]:
+    """Layers whose output is a map larger than 1x1 or a square grid of patch tokens,
+    in execution order."""
+    return [
         name
         for name, shape in model.layer_shapes(batch).items()
-        if len(shape) == 4 and shape[2] * shape[3] > 1
+        if (len(shape) == 4 and shape[2] * shape[3] > 1) or token_grid(shape) is not None
     ]
-    if not spatial:
-        raise SettingsError(
-            f"model {model.info.name!r} has no layer with a spatial output; "
-            "name one with the layer setting"
-        )
-    return spatial[-1]
 
 
 class GradCAM(Method):
@@ -81,22 +103,38 @@ class GradCAM(Method):
 
     def explain(self, model, batch, targets, settings, progress) -> MethodOutput:
         targets = list(targets)
-        layer = settings.layer or default_layer(model, batch)
-        if layer not in model.layer_names():
-            raise SettingsError(f"{self.name}: model {model.info.name!r} has no layer {layer!r}")
+        if settings.layer:
+            if settings.layer not in model.layer_names():
+                raise SettingsError(
+                    f"{self.name}: model {model.info.name!r} has no layer {settings.layer!r}"
+                )
+            candidates = [settings.layer]
+        else:
+            # The last spatial layer; a transformer's last token layers may not reach
+            # the classifier (zero gradients), so step back until one does.
+            candidates = spatial_layers(model, batch)[::-1][:64]
+            if not candidates:
+                raise SettingsError(
+                    f"model {model.info.name!r} has no layer with a spatial output; "
+                    "name one with the layer setting"
+                )
         height, width = batch.shape[2:]
         maps = np.empty((len(targets), height, width), np.float32)
         progress(0, len(targets))
         for start in range(0, len(targets), settings.batch_size):
             chunk = targets[start : start + settings.batch_size]
-            _, activations, grads = model.layer_gradients(
-                np.repeat(batch, len(chunk), axis=0), layer, chunk, score="logit"
-            )
-            if activations.ndim != 4:
-                raise SettingsError(
-                    f"{self.name}: layer {layer!r} outputs shape {activations.shape}, "
-                    "not a spatial map; choose a convolutional layer"
-                )
+            repeated = np.repeat(batch, len(chunk), axis=0)
+            for layer in candidates:  # after the first batch, only the one chosen
+                _, activations, grads = model.layer_gradients(repeated, layer, chunk, "logit")
+                activations, grads = as_maps(activations), as_maps(grads)
+                if activations is None:
+                    raise SettingsError(
+                        f"{self.name}: layer {layer!r} outputs neither a spatial map nor "
+                        "a square grid of tokens; choose a convolutional or token layer"
+                    )
+                if np.any(grads):
+                    break
+            candidates = [layer]
             weights = self.channel_weights(activations, grads)
             cams = np.maximum((weights[:, :, None, None] * activations).sum(axis=1), 0)
             for i, cam in enumerate(cams):
