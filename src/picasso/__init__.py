@@ -37,6 +37,7 @@ __all__ = [
     "from_torch",
     "load_model",
     "methods",
+    "sanity_check",
 ]
 
 
@@ -86,5 +87,40 @@ def explain(
         top_k=top_k,
         settings=settings,
         progress=progress,
+        registry=registry,
+    )
+
+
+def sanity_check(
+    model: Model | str | Path,
+    image: Any,
+    method: str | type[Method] = "saliency",
+    target: int | None = None,
+    stages: int = 5,
+    threshold: float = 0.5,
+    plugin_dirs: Sequence[str | Path] | None = None,
+    **settings: Any,
+):
+    """Does ``method`` explain the model or just show the image? Re-initialises the
+    model's layers from the output down and compares maps (Adebayo et al. 2018).
+
+    Returns a :class:`picasso.sanity.SanityResult` with the Spearman correlation after
+    each stage and a ``verdict``: ``"pass"`` when the fully randomised model's map
+    correlates below ``threshold`` with the trained model's.
+    """
+    from .plugins import discover
+    from .sanity import sanity_check as run
+
+    if not isinstance(model, Model):
+        model = load_model(model)
+    registry = None if isinstance(method, type) else discover(plugin_dirs)
+    return run(
+        model,
+        image,
+        method,
+        target=target,
+        stages=stages,
+        threshold=threshold,
+        settings=settings,
         registry=registry,
     )

@@ -201,6 +201,64 @@ def build_cli(registry: MethodRegistry) -> click.Group:
 
     _add_setting_options(explain_cmd, registry)
 
+    @cli.command("sanity")
+    @click.argument("image")
+    @click.option(
+        "--model",
+        "-m",
+        "model_ref",
+        default="demo:tanks-fair",
+        show_default=True,
+        help="Model file, folder, model card (.toml) or demo:NAME.",
+    )
+    @click.option(
+        "--method",
+        default="saliency",
+        show_default=True,
+        help=f"One of: {', '.join(sorted(registry))}.",
+    )
+    @click.option("--target", type=int, default=None, help="Class index (default: top-1).")
+    @click.option(
+        "--stages",
+        type=click.IntRange(1, 100),
+        default=5,
+        show_default=True,
+        help="Cumulative randomisation steps, from the output layer down.",
+    )
+    @click.option(
+        "--threshold",
+        type=click.FloatRange(-1, 1),
+        default=0.5,
+        show_default=True,
+        help="The method passes if the last correlation is below this.",
+    )
+    def sanity_cmd(image, model_ref, method, target, stages, threshold):
+        """Cascading randomisation check (Adebayo et al. 2018) of a method on IMAGE."""
+        from .models import load_model
+        from .sanity import sanity_check
+
+        try:
+            paths = expand_images((image,))
+            model = load_model(model_ref)
+            result = sanity_check(
+                model,
+                paths[0],
+                method,
+                target=target,
+                stages=stages,
+                threshold=threshold,
+                registry=registry,
+            )
+        except PicassoError as exc:
+            _fail(str(exc))
+        click.echo(f"{result.method} on {model.info.name}, target {result.target}:")
+        for step in result.steps:
+            click.echo(
+                f"  {step['layers_randomized']:3d} layers randomised (down to "
+                f"{step['down_to']}): Spearman {step['spearman']:+.3f}"
+            )
+        click.echo(f"verdict: {result.verdict} (threshold {result.threshold})")
+
     @cli.command("methods")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     def methods_cmd(as_json: bool) -> None:

@@ -27,6 +27,8 @@ ScoreKind = Literal["probability", "logit"]
 #: Capability names a method may require.
 GRADIENTS = "gradients"
 LAYERS = "layers"
+#: The model can make copies of itself with re-initialised layers (sanity checks).
+RANDOMIZE = "randomize"
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,14 @@ class Model(ABC):
     def layer_names(self) -> list[str]:
         """Names of the layers :meth:`layer_gradients` accepts, input to output."""
         raise CapabilityError(f"model {self.info.name!r} does not expose its layers")
+
+    def parameter_layers(self) -> list[str]:
+        """Layers that hold parameters, from input to output (for randomisation)."""
+        raise CapabilityError(f"model {self.info.name!r} cannot be randomised")
+
+    def randomized(self, layers: Sequence[str], seed: int = 0) -> Model:
+        """A copy whose ``layers`` have freshly initialised parameters."""
+        raise CapabilityError(f"model {self.info.name!r} cannot be randomised")
 
     def layer_shapes(self, batch: np.ndarray) -> dict[str, tuple[int, ...]]:
         """Output shape of every named layer for ``batch``, in execution order (spatial

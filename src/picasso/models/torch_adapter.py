@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import MissingDependencyError, ModelLoadError, PicassoError
-from ..core.model import GRADIENTS, LAYERS, Model, ModelInfo, Occluder, ScoreKind
+from ..core.model import GRADIENTS, LAYERS, RANDOMIZE, Model, ModelInfo, Occluder, ScoreKind
 from .card import ModelCard, hook_kwargs, resolve_callable
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class TorchModel(Model):
             and not self._static_batch
             and any(True for _ in self.module.named_children())
         )
-        return frozenset({GRADIENTS, LAYERS}) if has_layers else frozenset({GRADIENTS})
+        return frozenset({GRADIENTS, LAYERS, RANDOMIZE}) if has_layers else frozenset({GRADIENTS})
 
     # -- helpers -----------------------------------------------------------------
     def _prepare(self, batch: np.ndarray):
@@ -159,6 +159,35 @@ class TorchModel(Model):
 
     def layer_names(self) -> list[str]:
         return [name for name, _ in self.module.named_modules() if name]
+
+    def parameter_layers(self) -> list[str]:
+        return [
+            name
+            for name, module in self.module.named_modules()
+            if name and any(True for _ in module.parameters(recurse=False))
+        ]
+
+    def randomized(self, layers: Sequence[str], seed: int = 0) -> TorchModel:
+        import copy
+
+        torch = self._torch
+        module = copy.deepcopy(self.module)
+        modules = dict(module.named_modules())
+        generator = torch.Generator().manual_seed(seed)
+        with torch.no_grad(), torch.random.fork_rng():  # leave the global RNG alone
+            for name in layers:
+                layer = modules[name]
+                if hasattr(layer, "reset_parameters"):
+                    # The layer's own initialisation, as a freshly built network has it
+                    # (Adebayo et al. re-initialise this way).
+                    torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=generator)))
+                    layer.reset_parameters()
+                    continue
+                for param in layer.parameters(recurse=False):
+                    param.normal_(0.0, 0.02, generator=generator)
+        return TorchModel(
+            module, self.info, preprocess_hook=self._preprocess_hook, decode_hook=self._decode_hook
+        )
 
     def layer_shapes(self, batch: np.ndarray) -> dict[str, tuple[int, ...]]:
         shapes: dict[str, tuple[int, ...]] = {}

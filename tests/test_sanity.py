@@ -1,0 +1,85 @@
+"""Sanity checks (cascading randomisation): real methods pass, a method that ignores
+the model fails."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import picasso
+from picasso import Method, MethodOutput
+from picasso.cli import build_cli
+from picasso.core.errors import CapabilityError
+from picasso.demo import demo_images
+from picasso.plugins import discover
+from picasso.sanity import rank, spearman
+
+
+class Edges(Method):
+    """A broken 'explanation': the image's edge strength, whatever the model."""
+
+    name = "edges"
+    description = "Gradient magnitude of the image itself (ignores the model)."
+
+    def explain(self, model, batch, targets, settings, progress):
+        gray = batch[0].mean(axis=0)
+        gy, gx = np.gradient(gray)
+        edge = np.hypot(gx, gy).astype(np.float32)
+        return MethodOutput(maps=np.stack([edge] * len(targets)))
+
+
+@pytest.mark.parametrize("method", ["saliency", "grad-cam"])
+@pytest.mark.parametrize(
+    ("name", "image"),
+    [("tanks-fair", "tank-overcast"), ("tanks-biased", "tank-overcast"), ("digits", "digit-3")],
+)
+def test_real_methods_pass_on_the_demo_models(method, name, image):
+    result = picasso.sanity_check(f"demo:{name}", demo_images(image)[0], method)
+    assert result.verdict == "pass", result.steps
+    assert result.steps[-1]["spearman"] < 0.5
+    assert [s["layers_randomized"] for s in result.steps] == sorted(
+        s["layers_randomized"] for s in result.steps
+    )
+
+
+def test_a_method_that_ignores_the_model_fails():
+    result = picasso.sanity_check("demo:tanks-fair", demo_images("tank-overcast")[0], Edges)
+    assert result.verdict == "fail"
+    assert all(step["spearman"] == pytest.approx(1.0) for step in result.steps)
+
+
+def test_randomised_copies_leave_the_model_alone():
+    model = picasso.load_model("demo:digits")
+    batch = np.random.default_rng(0).normal(size=(1, 1, 32, 32)).astype(np.float32)
+    before = model.probabilities(batch)
+    layers = model.parameter_layers()
+    copy = model.randomized(layers, seed=1)
+    assert not np.allclose(copy.probabilities(batch), before)
+    np.testing.assert_array_equal(model.probabilities(batch), before)
+    np.testing.assert_array_equal(
+        model.randomized(layers, seed=1).probabilities(batch), copy.probabilities(batch)
+    )
+
+
+def test_models_that_cannot_be_randomised_are_refused():
+    with pytest.raises(CapabilityError, match="cannot"):
+        picasso.sanity_check("demo:digits-onnx", demo_images("digit-3")[0], "rise", masks=8)
+
+
+def test_rank_correlation():
+    a = np.array([[1.0, 2.0], [2.0, 5.0]])
+    np.testing.assert_allclose(rank(a), [1, 2.5, 2.5, 4])
+    assert spearman(a, a * 3 + 1) == pytest.approx(1.0)
+    assert spearman(a, -a) == pytest.approx(-1.0)
+    assert spearman(a, np.ones_like(a)) == 0.0
+
+
+def test_cli_prints_the_steps_and_the_verdict():
+    result = CliRunner().invoke(
+        build_cli(discover(plugin_dirs=[])),
+        ["sanity", "-m", "demo:digits", "--method", "saliency", "--stages", "3", "demo:digit-7"],
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.count("layers randomised") == 3
+    assert "verdict: pass (threshold 0.5)" in result.output
