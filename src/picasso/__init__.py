@@ -57,6 +57,7 @@ def explain(
     top_k: int | None = None,
     progress: Progress | Callable[[int, int], None] | None = None,
     plugin_dirs: Sequence[str | Path] | None = None,
+    faithfulness: bool = False,
     **settings: Any,
 ) -> Explanation:
     """Explain why ``model`` classifies ``image`` as it does.
@@ -69,6 +70,8 @@ def explain(
         top_k: explain the k most probable classes instead.
         progress: ``callback(done, total)`` or a :class:`Progress` (which can cancel).
         plugin_dirs: extra plugin folders to search for ``method``.
+        faithfulness: also compute deletion/insertion curves and their areas per
+            target (``exp.extras["faithfulness"]``, Petsiuk et al. 2018).
         **settings: the method's settings, e.g. ``window=16, stride=8``.
     Returns:
         an :class:`Explanation`; ``.attribution`` is the first target's (H, W) map.
@@ -88,6 +91,7 @@ def explain(
         settings=settings,
         progress=progress,
         registry=registry,
+        faithfulness=faithfulness,
     )
 
 

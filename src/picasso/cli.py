@@ -140,7 +140,14 @@ def build_cli(registry: MethodRegistry) -> click.Group:
         help="Output folder.",
     )
     @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-    def explain_cmd(images, model_ref, method, targets, top_k, out, quiet, **raw_settings):
+    @click.option(
+        "--faithfulness",
+        is_flag=True,
+        help="Also compute deletion/insertion curves and areas (in the JSON).",
+    )
+    def explain_cmd(
+        images, model_ref, method, targets, top_k, out, quiet, faithfulness, **raw_settings
+    ):
         """Explain IMAGES (files, folders or demo:PATTERN, e.g. demo:tank-*).
 
         Writes <stem>.<method>.png (overlay), .npy (maps: targets x H x W) and .json
@@ -184,6 +191,7 @@ def build_cli(registry: MethodRegistry) -> click.Group:
                     settings=settings.model_dump(),
                     progress=report,
                     registry=registry,
+                    faithfulness=faithfulness,
                 )
             except PicassoError as exc:
                 click.echo(f"error: {exc}", err=True)

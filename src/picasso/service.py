@@ -66,6 +66,8 @@ def explain(
     progress: Progress | Callable[[int, int], None] | None = None,
     registry: MethodRegistry | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    faithfulness: bool = False,
+    faithfulness_steps: int = 20,
 ) -> Explanation:
     """Explain one image with one method; see :func:`picasso.explain`."""
     started = time.perf_counter()
@@ -92,6 +94,16 @@ def explain(
             f"method {method_cls.name} returned maps of shape {maps.shape}, expected {expected}"
         )
 
+    extras = dict(output.extras)
+    if faithfulness and len(maps):
+        from .faithfulness import deletion_insertion
+
+        extras["faithfulness"] = [
+            deletion_insertion(model, batch, m, t, steps=faithfulness_steps)
+            for m, t in zip(maps, targets, strict=True)
+        ]
+    t3 = time.perf_counter()
+
     def as_target(i: int) -> Target:
         return Target(int(i), model.info.label(int(i)), float(probabilities[i]))
 
@@ -112,7 +124,8 @@ def explain(
         timings={
             "preprocess_and_predict_s": round(t1 - t0, 6),
             "method_s": round(t2 - t1, 6),
+            "faithfulness_s": round(t3 - t2, 6),
             "total_s": round(time.perf_counter() - started, 6),
         },
-        extras=output.extras,
+        extras=extras,
     )
