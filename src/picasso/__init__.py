@@ -76,12 +76,9 @@ def explain(
     Returns:
         an :class:`Explanation`; ``.attribution`` is the first target's (H, W) map.
     """
-    from .plugins import discover
     from .service import explain as run
 
-    if not isinstance(model, Model):
-        model = load_model(model)
-    registry = None if isinstance(method, type) else discover(plugin_dirs)
+    model, registry = _resolve(model, method, plugin_dirs)
     return run(
         model,
         image,
@@ -112,12 +109,9 @@ def sanity_check(
     each stage and a ``verdict``: ``"pass"`` when the fully randomised model's map
     correlates below ``threshold`` with the trained model's.
     """
-    from .plugins import discover
     from .sanity import sanity_check as run
 
-    if not isinstance(model, Model):
-        model = load_model(model)
-    registry = None if isinstance(method, type) else discover(plugin_dirs)
+    model, registry = _resolve(model, method, plugin_dirs)
     return run(
         model,
         image,
@@ -128,3 +122,12 @@ def sanity_check(
         settings=settings,
         registry=registry,
     )
+
+
+def _resolve(model, method, plugin_dirs):
+    """A loaded model, and the method registry when the method is given by name."""
+    from .plugins import discover
+
+    if not isinstance(model, Model):
+        model = load_model(model)
+    return model, (None if isinstance(method, type) else discover(plugin_dirs))
