@@ -53,10 +53,12 @@ def test_model_card_example_loads(tmp_path):
 
 
 def test_every_method_and_command_is_documented():
-    methods_doc = (DOCS / "methods.md").read_text(encoding="utf-8")
+    methods_doc = "\n".join(
+        page.read_text(encoding="utf-8") for page in sorted((DOCS / "methods").glob("*.md"))
+    )
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for name, cls in discover(plugin_dirs=[]).items():
-        headings = [line for line in methods_doc.splitlines() if line.startswith("## ")]
+        headings = [line for line in methods_doc.splitlines() if line.startswith("# ")]
         assert any(f"`{name}`" in h for h in headings), name
         assert f"`{name}`" in readme, name
         for setting in cls.Settings.model_fields:
@@ -79,3 +81,10 @@ def test_own_model_guide_runs(tmp_path, monkeypatch):
         exec(compile(block, "own-model.md", "exec"), namespace)
     assert namespace["model"].info.name == "my-tanks"  # the hooks example, last
     assert namespace["exp"].attribution.shape == (64, 64)
+
+
+def test_docs_links_resolve():
+    for page in DOCS.rglob("*.md"):
+        text = page.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)#:]+\.md)(?:#[^)]*)?\)", text):
+            assert (page.parent / target).exists(), (page, target)
