@@ -1,0 +1,210 @@
+"""The local worker pool: submit a request, get a job id; progress, cancellation, a
+time limit and a result cache keyed by (model fingerprint, image sha256, method,
+settings, targets)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ..core.errors import Cancelled, ModelLoadError, PicassoError
+from ..core.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image
+from ..core.model import Model
+from ..core.progress import Progress
+from ..plugins import MethodRegistry
+from ..service import explain, get_method
+from .store import Job, JobStore
+
+log = logging.getLogger(__name__)
+
+
+class JobRunner:
+    """Runs visualizations as jobs on ``workers`` threads.
+
+    Args:
+        store: where rows and files live.
+        models: the models jobs may use, by name (never loaded from a request).
+        registry: the methods jobs may use.
+        workers: jobs running at once; more wait in the queue.
+        time_limit: seconds a job may run before it is cancelled.
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        models: Mapping[str, Model],
+        registry: MethodRegistry,
+        workers: int = 2,
+        time_limit: float = 600.0,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        self.store = store
+        self.models = dict(models)
+        self.registry = registry
+        self.time_limit = time_limit
+        self.max_pixels = max_pixels
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="picasso-job")
+        self._progress: dict[str, Progress] = {}
+        self._lock = threading.Lock()
+        interrupted = store.mark_interrupted()
+        if interrupted:
+            log.info("%d job(s) from before the restart marked interrupted", interrupted)
+
+    def shutdown(self, wait: bool = True) -> None:
+        with self._lock:
+            for progress in self._progress.values():
+                progress.cancel()
+        self._pool.shutdown(wait=wait, cancel_futures=True)
+
+    # -- requests ----------------------------------------------------------------------
+    def submit(
+        self,
+        model: str,
+        image: Any,
+        method: str,
+        settings: dict[str, Any] | None = None,
+        target: int | Sequence[int] | None = None,
+        top_k: int | None = None,
+    ) -> Job:
+        """Validate a request and queue it (or return the finished job that already
+        answered it). Bad requests raise a :class:`PicassoError` before anything is
+        queued."""
+        if model not in self.models:
+            raise ModelLoadError(
+                f"unknown model {model!r}; available: {', '.join(sorted(self.models))}"
+            )
+        chosen = self.models[model]
+        method_cls = get_method(method, self.registry)
+        parsed = method_cls.parse_settings(settings)
+        method_cls.check_capabilities(chosen)
+        loaded = image if isinstance(image, LoadedImage) else load_image(image, self.max_pixels)
+        request = {
+            "image": loaded.sha256,
+            "image_name": loaded.name,
+            "settings": parsed.model_dump(mode="json"),
+            "target": list(target) if isinstance(target, (list, tuple)) else target,
+            "top_k": top_k,
+        }
+        key = cache_key(chosen, method_cls.name, request)
+        cached = self.store.cached(key)
+        if cached is not None:
+            return cached
+        path = self.store.image_path(loaded.sha256)
+        if not path.exists():
+            loaded.image.save(path.with_suffix(".png"), format="PNG")
+            path.with_suffix(".png").replace(path)
+        job = self.store.insert(uuid.uuid4().hex, key, model, method_cls.name, request)
+        progress = Progress(lambda done, total, _id=job.id: self._report(_id, done, total))
+        with self._lock:
+            self._progress[job.id] = progress
+        self._pool.submit(self._run, job, progress)
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        return self.store.get(job_id)
+
+    def cancel(self, job_id: str) -> Job | None:
+        """Ask a queued or running job to stop; finished jobs are left as they are."""
+        with self._lock:
+            progress = self._progress.get(job_id)
+        if progress is not None:
+            progress.cancel()
+        job = self.store.get(job_id)
+        if job is not None and job.status == "queued":
+            self.store.update(
+                job_id,
+                status="cancelled",
+                finished=time.time(),
+                error="cancelled before it started",
+            )
+        return self.store.get(job_id)
+
+    def wait(self, job_id: str, timeout: float = 60.0) -> Job:
+        """Block until the job is finished (for scripts and tests)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.store.get(job_id)
+            if job is None or job.status in ("done", "failed", "cancelled", "interrupted"):
+                return job
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} still {job.status} after {timeout} s")
+            time.sleep(0.02)
+
+    # -- work --------------------------------------------------------------------------
+    def _report(self, job_id: str, done: int, total: int) -> None:
+        self.store.update(job_id, done=done, total=total)
+
+    def _run(self, job: Job, progress: Progress) -> None:
+        current = self.store.get(job.id)
+        if current is None or current.status != "queued" or progress.cancelled:
+            self._forget(job.id)
+            return
+        self.store.update(job.id, status="running", started=time.time())
+        timer = threading.Timer(self.time_limit, progress.cancel)
+        timer.daemon = True
+        timer.start()
+        started = time.monotonic()
+        try:
+            request = job.request
+            image = load_image(self.store.image_path(request["image"]), self.max_pixels)
+            image = LoadedImage(image.image, request["image_name"], request["image"])
+            exp = explain(
+                self.models[job.model],
+                image,
+                job.method,
+                target=request["target"],
+                top_k=request["top_k"],
+                settings=request["settings"],
+                progress=progress,
+                registry=self.registry,
+            )
+            exp.save(self.store.result_dir(job.id), stem="result")
+            self.store.update(job.id, status="done", finished=time.time())
+        except Cancelled:
+            over_time = time.monotonic() - started >= self.time_limit
+            reason = (
+                f"stopped at the time limit of {self.time_limit:g} s"
+                if over_time
+                else ("cancelled")
+            )
+            self.store.update(job.id, status="cancelled", error=reason, finished=time.time())
+        except PicassoError as exc:
+            self.store.update(job.id, status="failed", error=str(exc), finished=time.time())
+        except Exception as exc:  # a bug must not kill the worker; keep the reason
+            log.exception("job %s failed", job.id)
+            self.store.update(
+                job.id,
+                status="failed",
+                finished=time.time(),
+                error=f"internal error: {type(exc).__name__}: {exc}",
+            )
+        finally:
+            timer.cancel()
+            self._forget(job.id)
+
+    def _forget(self, job_id: str) -> None:
+        with self._lock:
+            self._progress.pop(job_id, None)
+
+
+def cache_key(model: Model, method: str, request: dict[str, Any]) -> str:
+    """(model fingerprint, image sha256, method, settings, targets) as one hash."""
+    payload = json.dumps(
+        {
+            "model": model.info.fingerprint,
+            "method": method,
+            "image": request["image"],
+            "settings": request["settings"],
+            "target": request["target"],
+            "top_k": request["top_k"],
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()

@@ -1,0 +1,162 @@
+"""SQLite job rows (stdlib ``sqlite3``, WAL) and content-addressed files in a data
+folder: ``images/<sha256>`` for inputs, ``results/<job id>/`` for outputs."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    cache_key TEXT NOT NULL,
+    status TEXT NOT NULL,          -- queued, running, done, failed, cancelled, interrupted
+    model TEXT NOT NULL,
+    method TEXT NOT NULL,
+    request TEXT NOT NULL,         -- JSON: settings, target, top_k, image sha256
+    done INTEGER NOT NULL DEFAULT 0,
+    total INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_cache ON jobs (cache_key, status);
+"""
+
+FINISHED = frozenset({"done", "failed", "cancelled", "interrupted"})
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    cache_key: str
+    status: str
+    model: str
+    method: str
+    request: dict[str, Any]
+    done: int
+    total: int
+    error: str | None
+    created: float
+    started: float | None
+    finished: float | None
+
+    @property
+    def finished_ok(self) -> bool:
+        return self.status == "done"
+
+
+class JobStore:
+    """Job rows and files under one data folder. Safe to share between threads."""
+
+    def __init__(self, data_dir: str | Path) -> None:
+        self.data_dir = Path(data_dir)
+        (self.data_dir / "images").mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "results").mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            self.data_dir / "jobs.sqlite3", check_same_thread=False, isolation_level=None
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- files -------------------------------------------------------------------------
+    def image_path(self, sha256: str) -> Path:
+        return self.data_dir / "images" / sha256
+
+    def save_image(self, sha256: str, data: bytes) -> Path:
+        path = self.image_path(sha256)
+        if not path.exists():
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)  # never a half-written image under its hash
+        return path
+
+    def result_dir(self, job_id: str) -> Path:
+        return self.data_dir / "results" / job_id
+
+    # -- rows --------------------------------------------------------------------------
+    def _execute(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def insert(
+        self, job_id: str, cache_key: str, model: str, method: str, request: dict[str, Any]
+    ) -> Job:
+        self._execute(
+            "INSERT INTO jobs (id, cache_key, status, model, method, request, created) "
+            "VALUES (?, ?, 'queued', ?, ?, ?, ?)",
+            (job_id, cache_key, model, method, json.dumps(request, sort_keys=True), time.time()),
+        )
+        return self.get(job_id)
+
+    def get(self, job_id: str) -> Job | None:
+        rows = self._execute("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return _job(rows[0]) if rows else None
+
+    def list(self, limit: int = 100) -> list[Job]:
+        rows = self._execute("SELECT * FROM jobs ORDER BY created DESC LIMIT ?", (limit,))
+        return [_job(r) for r in rows]
+
+    def cached(self, cache_key: str) -> Job | None:
+        rows = self._execute(
+            "SELECT * FROM jobs WHERE cache_key = ? AND status = 'done' "
+            "ORDER BY finished DESC LIMIT 1",
+            (cache_key,),
+        )
+        return _job(rows[0]) if rows else None
+
+    def update(self, job_id: str, **fields: Any) -> None:
+        names = ", ".join(f"{name} = ?" for name in fields)
+        self._execute(f"UPDATE jobs SET {names} WHERE id = ?", (*fields.values(), job_id))
+
+    def mark_interrupted(self) -> int:
+        """After a restart: work that was queued or running will not finish."""
+        rows = self._execute(
+            "UPDATE jobs SET status = 'interrupted', finished = ?, "
+            "error = 'the server stopped before this job finished' "
+            "WHERE status IN ('queued', 'running') RETURNING id",
+            (time.time(),),
+        )
+        return len(rows)
+
+
+def _job(row: tuple) -> Job:
+    (
+        job_id,
+        cache_key,
+        status,
+        model,
+        method,
+        request,
+        done,
+        total,
+        error,
+        created,
+        started,
+        finished,
+    ) = row
+    return Job(
+        job_id,
+        cache_key,
+        status,
+        model,
+        method,
+        json.loads(request),
+        done,
+        total,
+        error,
+        created,
+        started,
+        finished,
+    )
