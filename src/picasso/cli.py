@@ -267,6 +267,64 @@ def build_cli(registry: MethodRegistry) -> click.Group:
             )
         click.echo(f"verdict: {result.verdict} (threshold {result.threshold})")
 
+    @cli.command("serve")
+    @click.option(
+        "--model",
+        "-m",
+        "models",
+        multiple=True,
+        help="Model to serve (repeatable). Default: the bundled demo models.",
+    )
+    @click.option(
+        "--host",
+        default="127.0.0.1",
+        show_default=True,
+        help="Address to bind; anything but loopback needs --api-token.",
+    )
+    @click.option("--port", default=8765, show_default=True, type=click.IntRange(1, 65535))
+    @click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("picasso-data"),
+        show_default=True,
+        help="Where job rows, uploads and results are kept.",
+    )
+    @click.option(
+        "--workers",
+        default=2,
+        show_default=True,
+        type=click.IntRange(1, 64),
+        help="Jobs running at once.",
+    )
+    @click.option(
+        "--api-token",
+        envvar="PICASSO_API_TOKEN",
+        default=None,
+        help="Require 'Authorization: Bearer TOKEN' (env PICASSO_API_TOKEN).",
+    )
+    def serve_cmd(models, host, port, data_dir, workers, api_token):
+        """Start the web app and its REST API (/api/v1, OpenAPI at /openapi.json)."""
+        from .web import WebSettings, create_app
+
+        if host not in ("127.0.0.1", "localhost", "::1") and not api_token:
+            _fail(
+                f"binding to {host} exposes the app beyond this machine; "
+                "set --api-token (or PICASSO_API_TOKEN)",
+                code=2,
+            )
+        try:
+            import uvicorn
+        except ImportError:
+            _fail("the web app needs its extra: pip install 'picasso-vision[web]'")
+        settings = WebSettings(
+            data_dir=data_dir,
+            workers=workers,
+            api_token=api_token,
+            **({"models": tuple(models)} if models else {}),
+        )
+        click.echo(f"Picasso on http://{host}:{port}/ (API: /api/v1, data: {data_dir})")
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
     @cli.command("methods")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     def methods_cmd(as_json: bool) -> None:

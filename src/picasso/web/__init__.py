@@ -1,0 +1,7 @@
+"""The web face of Picasso: a FastAPI app from :func:`create_app`. It holds no
+algorithm and no framework code; everything goes through the job runner and the
+service functions the CLI uses."""
+
+from .app import WebSettings, create_app
+
+__all__ = ["WebSettings", "create_app"]

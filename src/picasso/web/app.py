@@ -1,0 +1,134 @@
+"""``create_app(settings)``: the JSON REST API under ``/api/v1`` (pages come later).
+
+Models are loaded in the lifespan, not at import; the runner, store and models live on
+``app.state`` and reach the routes through dependencies. Every error is JSON with a
+``detail`` a person can act on, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from .._version import __version__
+from ..core.errors import (
+    CapabilityError,
+    InvalidImageError,
+    ModelLoadError,
+    PicassoError,
+    SettingsError,
+    TargetError,
+    UnknownMethodError,
+)
+from ..core.images import DEFAULT_MAX_PIXELS
+
+DEFAULT_MODELS = ("demo:tanks-biased", "demo:tanks-fair", "demo:digits")
+
+
+@dataclass
+class WebSettings:
+    """Everything the app is configured with (tests pass their own)."""
+
+    models: tuple[str, ...] = DEFAULT_MODELS
+    data_dir: Path = Path("picasso-data")
+    workers: int = 2
+    time_limit: float = 600.0
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    plugin_dirs: tuple[Path, ...] | None = None
+    api_token: str | None = None  # required on every request when set
+    extra: dict = field(default_factory=dict)
+
+
+STATUS = {
+    UnknownMethodError: 404,
+    ModelLoadError: 404,
+    InvalidImageError: 422,
+    SettingsError: 422,
+    TargetError: 422,
+    CapabilityError: 409,
+}
+
+
+def create_app(settings: WebSettings | None = None) -> FastAPI:
+    """A Picasso web app; models load when it starts (lifespan)."""
+    settings = settings or WebSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from ..jobs import JobRunner, JobStore
+        from ..models import load_model
+        from ..plugins import discover
+
+        def start():
+            models = {}
+            for ref in settings.models:
+                model = load_model(ref)
+                models[model.info.name] = model
+            store = JobStore(settings.data_dir)
+            registry = discover(settings.plugin_dirs)
+            runner = JobRunner(
+                store,
+                models,
+                registry,
+                workers=settings.workers,
+                time_limit=settings.time_limit,
+                max_pixels=settings.max_pixels,
+            )
+            return models, registry, runner
+
+        # Loading models is blocking work: keep it off the event loop.
+        app.state.models, app.state.registry, app.state.runner = await asyncio.to_thread(start)
+        app.state.settings = settings
+        try:
+            yield
+        finally:
+            app.state.runner.shutdown(wait=False)
+            app.state.runner.store.close()
+
+    app = FastAPI(
+        title="Picasso",
+        version=__version__,
+        description="See what an image classifier looks at: models, visualization methods, "
+        "image uploads and jobs with progress.",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(PicassoError)
+    async def picasso_error(_request: Request, exc: PicassoError) -> JSONResponse:
+        status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": f"internal error ({type(exc).__name__})"}, status_code=500)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        token = settings.api_token
+        if token:
+            given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            if not secrets.compare_digest(given, token):
+                return JSONResponse(
+                    {"detail": "missing or wrong API token (send 'Authorization: Bearer <token>')"},
+                    status_code=401,
+                )
+        response = await call_next(request)
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+            "frame-ancestors 'none'; base-uri 'none'"
+        )
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    from .api import router
+
+    app.include_router(router, prefix="/api/v1")
+    return app

@@ -1,0 +1,181 @@
+"""The REST API: every endpoint, and bad input answered with a 4xx and a message."""
+
+from __future__ import annotations
+
+import io
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from picasso.demo import demo_images
+from picasso.web import WebSettings, create_app
+
+
+@pytest.fixture
+def client(tmp_path):
+    settings = WebSettings(
+        models=("demo:tanks-fair", "demo:digits"),
+        data_dir=tmp_path,
+        max_upload_bytes=200_000,
+        max_pixels=1_000_000,
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def upload(client, path_or_bytes, name="x.png"):
+    data = path_or_bytes if isinstance(path_or_bytes, bytes) else path_or_bytes.read_bytes()
+    return client.post("/api/v1/images", files={"file": (name, data, "image/png")})
+
+
+def wait(client, job_id, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/v1/jobs/{job_id}").json()
+        if job["status"] in ("done", "failed", "cancelled", "interrupted"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+def test_models_methods_and_openapi(client):
+    models = {m["name"]: m for m in client.get("/api/v1/models").json()}
+    assert set(models) == {"tanks-fair", "digits"}
+    assert models["tanks-fair"]["labels"] == ["forest", "tank"]
+    assert "gradients" in models["digits"]["capabilities"]
+    methods = {m["name"]: m for m in client.get("/api/v1/methods").json()}
+    assert methods["occlusion"]["settings"]["properties"]["window"]["default"] == 16
+    assert methods["grad-cam"]["requires"] == ["layers"]
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/v1/jobs", "/api/v1/images", "/api/v1/predict"} <= set(paths)
+
+
+def test_upload_run_and_fetch_results(client):
+    image = upload(client, demo_images("tank-overcast")[0]).json()
+    body = {
+        "model": "tanks-fair",
+        "image": image["sha256"],
+        "method": "occlusion",
+        "settings": {"window": 8, "stride": 4},
+        "target": 1,
+    }
+    created = client.post("/api/v1/jobs", json=body)
+    assert created.status_code == 201
+    job = wait(client, created.json()["id"])
+    assert job["status"] == "done" and job["progress"] == {"done": 225, "total": 225}
+    summary = client.get(job["result"]["json"]).json()
+    assert summary["targets"][0]["label"] == "tank"
+    png = client.get(job["result"]["png"])
+    assert png.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(png.content)).format == "PNG"
+    maps = np.load(io.BytesIO(client.get(job["result"]["npy"]).content))
+    assert maps.shape == (1, 64, 64)
+    again = client.post("/api/v1/jobs", json=body).json()  # cached
+    assert again["id"] == job["id"] and again["status"] == "done"
+    assert client.get("/api/v1/jobs").json()[0]["id"] == job["id"]
+
+
+def test_cancel(client):
+    image = upload(client, demo_images("tank-sunny")[0]).json()
+    job = client.post(
+        "/api/v1/jobs",
+        json={
+            "model": "tanks-fair",
+            "image": image["sha256"],
+            "method": "occlusion",
+            "settings": {"window": 2, "stride": 1, "batch_size": 4},
+        },
+    ).json()
+    time.sleep(0.3)
+    assert client.post(f"/api/v1/jobs/{job['id']}/cancel").status_code == 200
+    assert wait(client, job["id"])["status"] == "cancelled"
+    assert client.get(f"/api/v1/jobs/{job['id']}/result.png").status_code == 409
+
+
+def test_predict(client):
+    image = upload(client, demo_images("digit-7")[0]).json()
+    out = client.post(
+        "/api/v1/predict", json={"model": "digits", "image": image["sha256"], "top_k": 3}
+    ).json()
+    assert out["classes"][0]["label"] == "7" and len(out["classes"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("make", "status", "fragment"),
+    [
+        (lambda: b"not an image at all", 422, "not a readable image"),
+        (lambda: b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, 422, "upload"),
+        (lambda: b"x" * 300_000, 413, "larger than 200,000 bytes"),
+    ],
+)
+def test_bad_uploads(client, make, status, fragment):
+    response = upload(client, make(), name="../../etc/passwd.png")
+    assert response.status_code == status
+    assert fragment in response.json()["detail"]
+
+
+def test_pixel_limit(client):
+    buffer = io.BytesIO()
+    Image.new("L", (1200, 1000)).save(buffer, format="PNG")  # 1.2 MP, small file
+    response = upload(client, buffer.getvalue())
+    assert response.status_code == 422 and "more than the limit" in response.json()["detail"]
+
+
+def test_bad_job_requests(client):
+    sha = upload(client, demo_images("digit-3")[0]).json()["sha256"]
+    cases = [
+        ({"model": "nope", "image": sha, "method": "saliency"}, 404, "unknown model"),
+        ({"model": "digits", "image": sha, "method": "magic"}, 404, "unknown method"),
+        (
+            {"model": "digits", "image": sha, "method": "occlusion", "settings": {"window": 0}},
+            422,
+            "window",
+        ),
+        ({"model": "digits", "image": "0" * 64, "method": "saliency"}, 404, "no uploaded image"),
+        ({"model": "digits", "image": "../x", "method": "saliency"}, 422, "sha256"),
+        ({"model": "digits", "image": sha, "method": "saliency", "target": 99}, 201, ""),
+    ]
+    for body, status, fragment in cases:
+        response = client.post("/api/v1/jobs", json=body)
+        assert response.status_code == status, (body, response.text)
+        if fragment:
+            assert fragment in response.json()["detail"]
+    failed = wait(client, client.get("/api/v1/jobs").json()[0]["id"])
+    assert failed["status"] == "failed" and "does not exist" in failed["error"]
+    assert client.get("/api/v1/jobs/nope").status_code == 404
+    assert client.get("/api/v1/models").status_code == 200  # still serving
+
+
+def test_security_headers_and_token(tmp_path):
+    settings = WebSettings(models=("demo:digits",), data_dir=tmp_path, api_token="s3cret")
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/api/v1/models").status_code == 401
+        ok = client.get("/api/v1/models", headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200
+        assert "default-src 'self'" in ok.headers["content-security-policy"]
+
+
+def test_parallel_predicts_while_a_job_runs(client):
+    sha = upload(client, demo_images("tank-sunny")[0]).json()["sha256"]
+    job = client.post(
+        "/api/v1/jobs",
+        json={
+            "model": "tanks-fair",
+            "image": sha,
+            "method": "occlusion",
+            "settings": {"window": 4, "stride": 2},
+        },
+    ).json()
+
+    def one(_):
+        return client.post("/api/v1/predict", json={"model": "tanks-fair", "image": sha})
+
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(one, range(20)))
+    assert all(r.status_code == 200 for r in responses)
+    assert {r.json()["classes"][0]["label"] for r in responses} == {"tank"}
+    assert wait(client, job["id"])["status"] == "done"
