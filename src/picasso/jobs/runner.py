@@ -53,11 +53,14 @@ class JobRunner:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="picasso-job")
         self._progress: dict[str, Progress] = {}
         self._lock = threading.Lock()
+        self._stopping = False
         interrupted = store.mark_interrupted()
         if interrupted:
             log.info("%d job(s) from before the restart marked interrupted", interrupted)
 
     def shutdown(self, wait: bool = True) -> None:
+        """Stop: running jobs end at their next batch, recorded as interrupted."""
+        self._stopping = True
         with self._lock:
             for progress in self._progress.values():
                 progress.cancel()
@@ -168,6 +171,14 @@ class JobRunner:
             exp.save(self.store.result_dir(job.id), stem="result")
             self.store.update(job.id, status="done", finished=time.time())
         except Cancelled:
+            if self._stopping:
+                self.store.update(
+                    job.id,
+                    status="interrupted",
+                    finished=time.time(),
+                    error="the server stopped before this job finished",
+                )
+                return
             over_time = time.monotonic() - started >= self.time_limit
             reason = (
                 f"stopped at the time limit of {self.time_limit:g} s"

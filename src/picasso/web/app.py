@@ -90,7 +90,9 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            app.state.runner.shutdown(wait=False)
+            # Running jobs stop at their next batch and record it; only then may the
+            # database close (a worker must never write to a closed store).
+            await asyncio.to_thread(app.state.runner.shutdown, True)
             app.state.runner.store.close()
 
     app = FastAPI(
