@@ -179,3 +179,18 @@ def test_parallel_predicts_while_a_job_runs(client):
     assert all(r.status_code == 200 for r in responses)
     assert {r.json()["classes"][0]["label"] for r in responses} == {"tank"}
     assert wait(client, job["id"])["status"] == "done"
+
+
+def test_interactive_docs_use_local_assets_only(client):
+    page = client.get("/docs")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "http" not in page.text  # no CDN: every asset comes from this app
+    for asset in (
+        "/static/swagger/swagger-ui-bundle.js",
+        "/static/swagger/swagger-ui.css",
+        "/static/own/swagger-init.js",
+    ):
+        assert asset in page.text
+        assert client.get(asset).status_code == 200, asset
+    assert "script-src" not in page.headers["content-security-policy"]
+    assert "unsafe-inline" not in client.get("/api/v1/models").headers["content-security-policy"]
