@@ -132,31 +132,5 @@ class JobStore:
 
 
 def _job(row: tuple) -> Job:
-    (
-        job_id,
-        cache_key,
-        status,
-        model,
-        method,
-        request,
-        done,
-        total,
-        error,
-        created,
-        started,
-        finished,
-    ) = row
-    return Job(
-        job_id,
-        cache_key,
-        status,
-        model,
-        method,
-        json.loads(request),
-        done,
-        total,
-        error,
-        created,
-        started,
-        finished,
-    )
+    """A row in column order (see SCHEMA); the request column holds JSON."""
+    return Job(*row[:5], json.loads(row[5]), *row[6:])

@@ -123,29 +123,27 @@ def list_jobs(request: Request, limit: int = 50) -> list[dict[str, Any]]:
     return [job_json(request, job) for job in _state(request).runner.store.list(limit)]
 
 
-@router.get("/jobs/{job_id}", summary="A job's status and progress")
-def get_job(request: Request, job_id: str) -> dict[str, Any]:
-    job = _state(request).runner.get(job_id)
+def _found(job: Job | None, job_id: str) -> Job:
     if job is None:
         raise HTTPException(404, f"no job {job_id}")
-    return job_json(request, job)
+    return job
+
+
+@router.get("/jobs/{job_id}", summary="A job's status and progress")
+def get_job(request: Request, job_id: str) -> dict[str, Any]:
+    return job_json(request, _found(_state(request).runner.get(job_id), job_id))
 
 
 @router.post("/jobs/{job_id}/cancel", summary="Cancel a queued or running job")
 def cancel_job(request: Request, job_id: str) -> dict[str, Any]:
-    job = _state(request).runner.cancel(job_id)
-    if job is None:
-        raise HTTPException(404, f"no job {job_id}")
-    return job_json(request, job)
+    return job_json(request, _found(_state(request).runner.cancel(job_id), job_id))
 
 
 @router.get("/jobs/{job_id}/result.{kind}", name="job_result", summary="A finished job's file")
 def job_result(request: Request, job_id: str, kind: str) -> FileResponse:
     if kind not in ("json", "png", "npy"):
         raise HTTPException(404, "results are .json, .png or .npy")
-    job = _state(request).runner.get(job_id)
-    if job is None:
-        raise HTTPException(404, f"no job {job_id}")
+    job = _found(_state(request).runner.get(job_id), job_id)
     if job.status != "done":
         raise HTTPException(409, f"job {job_id} is {job.status}, no result")
     path = _state(request).runner.store.result_dir(job_id) / f"result.{job.method}.{kind}"
