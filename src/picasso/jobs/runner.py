@@ -5,6 +5,7 @@ settings, targets)."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import threading
@@ -20,7 +21,7 @@ from ..core.model import Model
 from ..core.progress import Progress
 from ..plugins import MethodRegistry
 from ..service import explain, get_method
-from .store import Job, JobStore
+from .store import FINISHED, Job, JobStore
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +100,10 @@ class JobRunner:
         cached = self.store.cached(key)
         if cached is not None:
             return cached
-        path = self.store.image_path(loaded.sha256)
-        if not path.exists():
-            loaded.image.save(path.with_suffix(".png"), format="PNG")
-            path.with_suffix(".png").replace(path)
+        if not self.store.image_path(loaded.sha256).exists():
+            encoded = io.BytesIO()
+            loaded.image.save(encoded, format="PNG")
+            self.store.save_image(loaded.sha256, encoded.getvalue())
         job = self.store.insert(uuid.uuid4().hex, key, model, method_cls.name, request)
         progress = Progress(lambda done, total, _id=job.id: self._report(_id, done, total))
         with self._lock:
@@ -134,7 +135,7 @@ class JobRunner:
         deadline = time.monotonic() + timeout
         while True:
             job = self.store.get(job_id)
-            if job is None or job.status in ("done", "failed", "cancelled", "interrupted"):
+            if job is None or job.status in FINISHED:
                 return job
             if time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} still {job.status} after {timeout} s")

@@ -21,6 +21,8 @@ from ..core.method import Method, MethodOutput, MethodSettings
 from ..core.model import GRADIENTS
 from .occlusion import baseline_fill
 
+#: The 'blur' baseline blurs as occlusion's default 16-pixel window does (sigma 8).
+BLUR_WINDOW = 16
 RULES = ("gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle")
 
 
@@ -115,7 +117,7 @@ class IntegratedGradients(Method):
     def explain(self, model, batch, targets, settings, progress) -> MethodOutput:
         targets = list(targets)
         image = batch[0].astype(np.float64)
-        fill = baseline_fill(batch[0], settings.baseline, 16)
+        fill = baseline_fill(batch[0], settings.baseline, BLUR_WINDOW)
         start_point = np.broadcast_to(np.asarray(fill, np.float64), image.shape)
         delta = image - start_point
         alphas, weights = integration_points(settings.rule, settings.steps)

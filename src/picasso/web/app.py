@@ -11,7 +11,7 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -44,7 +44,6 @@ class WebSettings:
     max_pixels: int = DEFAULT_MAX_PIXELS
     plugin_dirs: tuple[Path, ...] | None = None
     api_token: str | None = None  # required on every request when set
-    extra: dict = field(default_factory=dict)
 
 
 STATUS = {
