@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from ..core.model import Box, Occluder, ScoreKind
+from .torch_adapter import _as_scores
 
 log = logging.getLogger(__name__)
 
@@ -214,8 +215,6 @@ class IncrementalOccluder(Occluder):
                 env[node] = operator.attrgetter(node.target)(self.graph_module)
             elif node.op == "output":
                 result = fx.node.map_arg(node.args[0], lambda n: self._full(env[n]))
-                from .torch_adapter import _as_scores
-
                 return _as_scores(result)
             else:
                 env[node] = self._eval(node, env)
