@@ -42,6 +42,12 @@ class MethodRegistry(Mapping[str, type[Method]]):
                 f"unknown method {name!r}; available: {', '.join(sorted(self._methods))}"
             ) from None
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._methods
+
+    def get(self, name: str, default: type[Method] | None = None) -> type[Method] | None:
+        return self._methods.get(name, default)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._methods)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from .core.explanation import Explanation
+from .core.explanation import Explanation, color_limits
 
 DIVERGING = "RdBu_r"
 SEQUENTIAL = "inferno"
@@ -24,14 +24,6 @@ OPACITY = 0.6
 def _safe_stem(stem: str) -> str:
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._")
     return cleaned[:100] or "image"
-
-
-def color_limits(values: np.ndarray, signed: bool) -> tuple[float, float]:
-    if signed:
-        bound = float(np.abs(values).max()) or 1.0
-        return -bound, bound
-    low, high = float(values.min()), float(values.max())
-    return low, high if high > low else low + 1.0
 
 
 def overlay_figure(exp: Explanation) -> Figure:
@@ -89,4 +81,27 @@ def save_explanation(exp: Explanation, directory: Path, stem: str) -> dict[str, 
     summary = exp.summary()
     summary["files"] = {k: p.name for k, p in paths.items()}
     paths["json"].write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return paths
+
+
+def save_layers(exp: Explanation, directory: Path) -> dict[str, Path]:
+    """The pieces the web page stacks itself: ``input.png`` (the image as the model saw
+    it), ``map-<k>.png`` per target (the colored map alone, at model input size) and
+    ``colorbar.png`` (the colormap from the lower to the upper limit). The limits are
+    those of :func:`color_limits`, recorded per map in the JSON summary."""
+    from matplotlib import colormaps
+    from PIL import Image
+
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {"input": directory / "input.png", "colorbar": directory / "colorbar.png"}
+    Image.fromarray(exp.image).save(paths["input"])
+    cmap = colormaps[DIVERGING if exp.signed else SEQUENTIAL]
+    strip = cmap(np.linspace(0.0, 1.0, 256))[None, :, :3]
+    Image.fromarray((np.repeat(strip, 12, axis=0) * 255).astype(np.uint8)).save(paths["colorbar"])
+    for k, attribution in enumerate(exp.attributions):
+        vmin, vmax = color_limits(attribution, exp.signed)
+        scaled = np.clip((attribution - vmin) / (vmax - vmin), 0.0, 1.0)
+        rgb = (cmap(scaled)[:, :, :3] * 255).astype(np.uint8)
+        paths[f"map-{k}"] = directory / f"map-{k}.png"
+        Image.fromarray(rgb).save(paths[f"map-{k}"])
     return paths

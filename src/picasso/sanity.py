@@ -21,6 +21,7 @@ import numpy as np
 from .core.errors import CapabilityError
 from .core.images import load_image
 from .core.model import RANDOMIZE, Model
+from .core.progress import Progress, ProgressCallback
 from .plugins import MethodRegistry
 from .service import explain
 
@@ -76,29 +77,52 @@ def sanity_check(
     seed: int = 0,
     settings: dict[str, Any] | None = None,
     registry: MethodRegistry | None = None,
+    progress: Progress | ProgressCallback | None = None,
 ) -> SanityResult:
-    """Cascading randomisation check of ``method`` on ``model`` for one image."""
+    """Cascading randomisation check of ``method`` on ``model`` for one image.
+
+    ``progress(done, total)`` is called after the trained map and after each stage
+    (``stages + 1`` steps); cancelling it stops the check inside the current map."""
+    if not isinstance(progress, Progress):
+        progress = Progress(progress)
+    inner = Progress(lambda _done, _total: progress.check())
     if RANDOMIZE not in model.capabilities:
         raise CapabilityError(
             f"sanity check needs a model that can be randomised; model "
             f"{model.info.name!r} ({model.info.framework}) cannot"
         )
     loaded = load_image(image)
-    base = explain(model, loaded, method, target=target, settings=settings, registry=registry)
+    base = explain(
+        model,
+        loaded,
+        method,
+        target=target,
+        settings=settings,
+        registry=registry,
+        progress=inner,
+    )
     if len(base.attributions) == 0:
         raise CapabilityError(f"method {base.method!r} produces no map to check")
     chosen = base.targets[0].index
     layers = model.parameter_layers()[::-1]  # from the output down
     cuts = sorted({max(1, round(len(layers) * (i + 1) / stages)) for i in range(stages)})
     steps = []
+    progress(1, len(cuts) + 1)
     for count in cuts:
         randomized = model.randomized(layers[:count], seed=seed)
         exp = explain(
-            randomized, loaded, method, target=chosen, settings=settings, registry=registry
+            randomized,
+            loaded,
+            method,
+            target=chosen,
+            settings=settings,
+            registry=registry,
+            progress=inner,
         )
         rho = spearman(np.abs(base.attribution), np.abs(exp.attribution))
         steps.append(
             {"layers_randomized": count, "down_to": layers[count - 1], "spearman": round(rho, 4)}
         )
+        progress(len(steps) + 1, len(cuts) + 1)
     verdict = "pass" if steps[-1]["spearman"] < threshold else "fail"
     return SanityResult(base.method, chosen, threshold, verdict, steps)

@@ -35,7 +35,12 @@ class UnknownMethodError(PicassoError):
 
 
 class SettingsError(PicassoError):
-    """A method's settings are out of range or of the wrong type."""
+    """A method's settings are out of range or of the wrong type. ``fields`` maps each
+    offending setting to its problem (for forms that show it next to the field)."""
+
+    def __init__(self, message: str, fields: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.fields = dict(fields or {})
 
 
 class CapabilityError(PicassoError):
@@ -44,6 +49,10 @@ class CapabilityError(PicassoError):
 
 class TargetError(PicassoError):
     """A requested target class does not exist for the model."""
+
+
+class JobError(PicassoError):
+    """A job cannot do what was asked (e.g. sanity-check a job that has no map yet)."""
 
 
 class Cancelled(PicassoError):

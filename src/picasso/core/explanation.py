@@ -57,7 +57,12 @@ class Explanation:
     def summary(self) -> dict[str, Any]:
         """A JSON-serialisable record of the result (no arrays)."""
         maps = [
-            {"min": float(m.min()), "max": float(m.max()), "sum": float(m.sum())}
+            {
+                "min": float(m.min()),
+                "max": float(m.max()),
+                "sum": float(m.sum()),
+                "limits": list(color_limits(m, self.signed)),  # of the rendered colors
+            }
             for m in self.attributions
         ]
         return {
@@ -82,6 +87,16 @@ class Explanation:
         from ..render import save_explanation  # render imports matplotlib: keep it lazy
 
         return save_explanation(self, Path(directory), stem or self.image_name)
+
+
+def color_limits(values: np.ndarray, signed: bool) -> tuple[float, float]:
+    """The value range a colormap spans: symmetric around zero for signed maps (so
+    white means no effect), the map's own range for magnitudes."""
+    if signed:
+        bound = float(np.abs(values).max()) or 1.0
+        return -bound, bound
+    low, high = float(values.min()), float(values.max())
+    return low, high if high > low else low + 1.0
 
 
 def _jsonable(value: Any) -> Any:

@@ -58,6 +58,11 @@ class Method:
     requires: ClassVar[frozenset[str]] = frozenset()
     signed: ClassVar[bool] = False
     produces_map: ClassVar[bool] = True
+    #: What one result costs, in model passes (shown next to the map).
+    cost: ClassVar[str] = ""
+    #: Optional Jinja template (a path relative to the file that defines the method)
+    #: that the web app renders for this method's results instead of its generic one.
+    template: ClassVar[str | None] = None
 
     def explain(
         self,
@@ -92,15 +97,16 @@ class Method:
         try:
             return cls.Settings.model_validate(dict(values or {}))
         except ValidationError as exc:
-            problems = []
+            problems: dict[str, str] = {}
             for err in exc.errors():
-                where = ".".join(str(p) for p in err["loc"]) or "settings"
+                where = ".".join(str(p) for p in err["loc"][:1]) or "settings"
                 msg = err["msg"]
                 if err["type"] == "extra_forbidden":
                     known = ", ".join(cls.Settings.model_fields)
                     msg = f"not a setting of {cls.name} (its settings: {known})"
-                problems.append(f"{where}: {msg}")
-            raise SettingsError(f"{cls.name}: " + "; ".join(problems)) from None
+                problems.setdefault(where, msg)
+            text = "; ".join(f"{where}: {msg}" for where, msg in problems.items())
+            raise SettingsError(f"{cls.name}: {text}", problems) from None
 
     @classmethod
     def check_capabilities(cls, model: Model) -> None:

@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ..core.errors import Cancelled, ModelLoadError, PicassoError
+from ..core.errors import Cancelled, CapabilityError, JobError, ModelLoadError, PicassoError
 from ..core.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image
-from ..core.model import Model
+from ..core.model import RANDOMIZE, Model
 from ..core.progress import Progress
 from ..plugins import MethodRegistry
 from ..service import explain, get_method
@@ -76,10 +76,11 @@ class JobRunner:
         settings: dict[str, Any] | None = None,
         target: int | Sequence[int] | None = None,
         top_k: int | None = None,
+        faithfulness: bool = False,
     ) -> Job:
         """Validate a request and queue it (or return the finished job that already
         answered it). Bad requests raise a :class:`PicassoError` before anything is
-        queued."""
+        queued. ``faithfulness`` adds deletion/insertion curves to the result."""
         if model not in self.models:
             raise ModelLoadError(
                 f"unknown model {model!r}; available: {', '.join(sorted(self.models))}"
@@ -95,16 +96,48 @@ class JobRunner:
             "settings": parsed.model_dump(mode="json"),
             "target": list(target) if isinstance(target, (list, tuple)) else target,
             "top_k": top_k,
+            "faithfulness": bool(faithfulness),
         }
-        key = cache_key(chosen, method_cls.name, request)
-        cached = self.store.cached(key)
-        if cached is not None:
-            return cached
         if not self.store.image_path(loaded.sha256).exists():
             encoded = io.BytesIO()
             loaded.image.save(encoded, format="PNG")
             self.store.save_image(loaded.sha256, encoded.getvalue())
-        job = self.store.insert(uuid.uuid4().hex, key, model, method_cls.name, request)
+        return self._queue(model, method_cls.name, request)
+
+    def submit_sanity(self, job_id: str) -> Job:
+        """Queue the sanity check (cascading randomisation) of a finished job's map."""
+        of = self.store.get(job_id)
+        if of is None or of.status != "done" or of.request.get("kind", "explain") != "explain":
+            raise JobError(f"job {job_id} is not a finished visualization")
+        method_cls = get_method(of.method, self.registry)
+        if not method_cls.produces_map:
+            raise CapabilityError(f"{of.method} produces no map to check")
+        if RANDOMIZE not in self.models[of.model].capabilities:
+            raise CapabilityError(
+                f"model {of.model!r} cannot be randomised, so it cannot be sanity-checked"
+            )
+        request = {
+            "kind": "sanity",
+            "of": job_id,
+            "image": of.request["image"],
+            "image_name": of.request["image_name"],
+            "settings": of.request["settings"],
+            # the map of the class the visualization explained first
+            "target": self._first_target(of),
+            "top_k": None,
+        }
+        return self._queue(of.model, of.method, request)
+
+    def _first_target(self, job: Job) -> int | None:
+        summary = self.store.result_files(job)["json"]
+        return json.loads(summary.read_text(encoding="utf-8"))["targets"][0]["index"]
+
+    def _queue(self, model: str, method: str, request: dict[str, Any]) -> Job:
+        key = cache_key(self.models[model], method, request)
+        cached = self.store.cached(key)
+        if cached is not None:
+            return cached
+        job = self.store.insert(uuid.uuid4().hex, key, model, method, request)
         progress = Progress(lambda done, total, _id=job.id: self._report(_id, done, total))
         with self._lock:
             self._progress[job.id] = progress
@@ -159,17 +192,10 @@ class JobRunner:
             request = job.request
             image = load_image(self.store.image_path(request["image"]), self.max_pixels)
             image = LoadedImage(image.image, request["image_name"], request["image"])
-            exp = explain(
-                self.models[job.model],
-                image,
-                job.method,
-                target=request["target"],
-                top_k=request["top_k"],
-                settings=request["settings"],
-                progress=progress,
-                registry=self.registry,
-            )
-            exp.save(self.store.result_dir(job.id), stem="result")
+            if request.get("kind") == "sanity":
+                self._sanity(job, image, progress)
+            else:
+                self._explain(job, image, progress)
             self.store.update(job.id, status="done", finished=time.time())
         except Cancelled:
             if self._stopping:
@@ -201,6 +227,43 @@ class JobRunner:
             timer.cancel()
             self._forget(job.id)
 
+    def _explain(self, job: Job, image: LoadedImage, progress: Progress) -> None:
+        from ..render import save_layers
+
+        request = job.request
+        exp = explain(
+            self.models[job.model],
+            image,
+            job.method,
+            target=request["target"],
+            top_k=request["top_k"],
+            settings=request["settings"],
+            progress=progress,
+            registry=self.registry,
+            faithfulness=request.get("faithfulness", False),
+        )
+        directory = self.store.result_dir(job.id)
+        exp.save(directory, stem="result")
+        save_layers(exp, directory)
+
+    def _sanity(self, job: Job, image: LoadedImage, progress: Progress) -> None:
+        from ..sanity import sanity_check
+
+        request = job.request
+        result = sanity_check(
+            self.models[job.model],
+            image.image,
+            job.method,
+            target=request["target"],
+            settings=request["settings"],
+            registry=self.registry,
+            progress=progress,
+        )
+        path = self.store.result_files(job)["json"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        body = {**result.summary(), "of": request["of"], "model": job.model}
+        path.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
+
     def _forget(self, job_id: str) -> None:
         with self._lock:
             self._progress.pop(job_id, None)
@@ -216,6 +279,8 @@ def cache_key(model: Model, method: str, request: dict[str, Any]) -> str:
             "settings": request["settings"],
             "target": request["target"],
             "top_k": request["top_k"],
+            "kind": request.get("kind", "explain"),
+            "faithfulness": request.get("faithfulness", False),
         },
         sort_keys=True,
     )

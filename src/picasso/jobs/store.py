@@ -85,6 +85,13 @@ class JobStore:
     def result_dir(self, job_id: str) -> Path:
         return self.data_dir / "results" / job_id
 
+    def result_files(self, job: Job) -> dict[str, Path]:
+        """A job's downloadable files by kind (a sanity check has only JSON)."""
+        directory = self.result_dir(job.id)
+        if job.request.get("kind") == "sanity":
+            return {"json": directory / "sanity.json"}
+        return {kind: directory / f"result.{job.method}.{kind}" for kind in ("json", "png", "npy")}
+
     # -- rows --------------------------------------------------------------------------
     def _execute(self, sql: str, params: tuple = ()) -> list[tuple]:
         with self._lock:

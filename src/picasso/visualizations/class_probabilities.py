@@ -20,6 +20,7 @@ class ClassProbabilities(Method):
     name = "class-probabilities"
     description = "The model's most probable classes for the image, with probabilities."
     reference = ""
+    cost = "1 forward pass"
     Settings = ClassProbabilitiesSettings
     produces_map = False
 

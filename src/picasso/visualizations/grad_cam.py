@@ -94,6 +94,7 @@ class GradCAM(Method):
     name = "grad-cam"
     description = "Where the chosen layer's features support the class, weighted by gradients."
     reference = "https://arxiv.org/abs/1610.02391"
+    cost = "1 forward + 1 backward pass per target"
     Settings = GradCAMSettings
     requires = frozenset({LAYERS})
     signed = False

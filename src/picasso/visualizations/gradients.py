@@ -44,6 +44,7 @@ class SmoothGrad(Method):
     name = "smoothgrad"
     description = "Saliency averaged over noisy copies of the image: less speckle, same meaning."
     reference = "https://arxiv.org/abs/1706.03825"
+    cost = "samples forward + backward passes per target"
     Settings = SmoothGradSettings
     requires = frozenset({GRADIENTS})
     signed = False
@@ -110,6 +111,7 @@ class IntegratedGradients(Method):
         "Gradients integrated from a baseline to the image; the map sums to the score change."
     )
     reference = "https://arxiv.org/abs/1703.01365"
+    cost = "steps forward + backward passes per target, + 2 forward passes for the gap"
     Settings = IntegratedGradientsSettings
     requires = frozenset({GRADIENTS})
     signed = True

@@ -50,6 +50,7 @@ class RISE(Method):
     name = "rise"
     description = "Average of random masks, weighted by the class probability they leave."
     reference = "https://arxiv.org/abs/1806.07421"
+    cost = "masks forward passes, in batches of batch_size"
     Settings = RISESettings
     signed = False
 

@@ -24,6 +24,7 @@ class Saliency(Method):
     name = "saliency"
     description = "Gradient of the class score w.r.t. each pixel: where a small change matters."
     reference = "https://arxiv.org/abs/1312.6034"
+    cost = "1 forward + 1 backward pass per target"
     Settings = SaliencySettings
     requires = frozenset({GRADIENTS})
     signed = False

@@ -3,20 +3,25 @@ its thread pool: model code never runs on the event loop."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 import re
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, HTTPException, Request, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from ..core.errors import InvalidImageError
 from ..core.images import decode_image_bytes, load_image
 from ..jobs import Job
+from ..jobs.store import FINISHED
 
 router = APIRouter()
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
+EVENT_INTERVAL = 0.25  # seconds between looks at a running job's row
 
 
 class JobRequest(BaseModel):
@@ -26,6 +31,7 @@ class JobRequest(BaseModel):
     settings: dict[str, Any] = Field(default_factory=dict)
     target: int | list[int] | None = Field(None, description="Class index(es); default top-1.")
     top_k: int | None = Field(None, ge=1, description="Explain the k most probable classes.")
+    faithfulness: bool = Field(False, description="Add deletion/insertion curves and AUCs.")
 
 
 class PredictRequest(BaseModel):
@@ -61,8 +67,10 @@ def job_json(request: Request, job: Job) -> dict[str, Any]:
         "finished": job.finished,
     }
     if job.status == "done":
-        base = str(request.url_for("job_result", job_id=job.id, kind="json"))[: -len("json")]
-        body["result"] = {kind: base + kind for kind in ("json", "png", "npy")}
+        body["result"] = {
+            kind: str(request.url_for("job_result", job_id=job.id, kind=kind))
+            for kind in _state(request).runner.store.result_files(job)
+        }
     return body
 
 
@@ -94,26 +102,48 @@ def list_methods(request: Request) -> list[dict[str, Any]]:
     ]
 
 
-@router.post("/images", status_code=201, summary="Upload an image (checked by decoding)")
-def upload_image(request: Request, file: Annotated[UploadFile, File()]) -> dict[str, Any]:
+def display_name(filename: str | None) -> str:
+    """A client's file name reduced to a short label (never used as a path)."""
+    base = re.split(r"[\\/]", filename or "")[-1]
+    cleaned = re.sub(r"[^\w.() -]+", "_", base).strip(" ._")
+    return cleaned[:80] or "upload"
+
+
+def store_upload(request: Request, file: UploadFile) -> dict[str, Any]:
+    """Check an uploaded file (byte limit, decodes as an image within the pixel limit)
+    and keep it under its sha256. The client's file name is only ever a label."""
     settings = _state(request).settings
     data = file.file.read(settings.max_upload_bytes + 1)
+    label = display_name(file.filename)
     if len(data) > settings.max_upload_bytes:
-        raise HTTPException(413, f"image is larger than {settings.max_upload_bytes:,} bytes")
+        raise HTTPException(
+            413, f"{label}: image is larger than {settings.max_upload_bytes:,} bytes"
+        )
     try:
-        image = decode_image_bytes(data, name="upload", max_pixels=settings.max_pixels)
+        image = decode_image_bytes(data, name=label, max_pixels=settings.max_pixels)
     except InvalidImageError as exc:
         raise HTTPException(422, str(exc)) from None
     sha256 = hashlib.sha256(data).hexdigest()
     _state(request).runner.store.save_image(sha256, data)
-    return {"sha256": sha256, "width": image.width, "height": image.height}
+    return {"sha256": sha256, "name": label, "width": image.width, "height": image.height}
+
+
+@router.post("/images", status_code=201, summary="Upload an image (checked by decoding)")
+def upload_image(request: Request, file: Annotated[UploadFile, File()]) -> dict[str, Any]:
+    return store_upload(request, file)
 
 
 @router.post("/jobs", status_code=201, summary="Start a visualization job")
 def create_job(request: Request, body: JobRequest) -> dict[str, Any]:
     path = _image_path(request, body.image)
     job = _state(request).runner.submit(
-        body.model, path, body.method, body.settings, target=body.target, top_k=body.top_k
+        body.model,
+        path,
+        body.method,
+        body.settings,
+        target=body.target,
+        top_k=body.top_k,
+        faithfulness=body.faithfulness,
     )
     return job_json(request, job)
 
@@ -123,7 +153,7 @@ def list_jobs(request: Request, limit: int = 50) -> list[dict[str, Any]]:
     return [job_json(request, job) for job in _state(request).runner.store.list(limit)]
 
 
-def _found(job: Job | None, job_id: str) -> Job:
+def found(job: Job | None, job_id: str) -> Job:
     if job is None:
         raise HTTPException(404, f"no job {job_id}")
     return job
@@ -131,28 +161,73 @@ def _found(job: Job | None, job_id: str) -> Job:
 
 @router.get("/jobs/{job_id}", summary="A job's status and progress")
 def get_job(request: Request, job_id: str) -> dict[str, Any]:
-    return job_json(request, _found(_state(request).runner.get(job_id), job_id))
+    return job_json(request, found(_state(request).runner.get(job_id), job_id))
 
 
 @router.post("/jobs/{job_id}/cancel", summary="Cancel a queued or running job")
 def cancel_job(request: Request, job_id: str) -> dict[str, Any]:
-    return job_json(request, _found(_state(request).runner.cancel(job_id), job_id))
+    return job_json(request, found(_state(request).runner.cancel(job_id), job_id))
+
+
+@router.post("/jobs/{job_id}/sanity", status_code=201, summary="Sanity-check a job's map")
+def sanity_job(request: Request, job_id: str) -> dict[str, Any]:
+    """Start the cascading-randomisation check of a finished job (a job of its own)."""
+    found(_state(request).runner.get(job_id), job_id)
+    return job_json(request, _state(request).runner.submit_sanity(job_id))
+
+
+@router.get("/jobs/{job_id}/events", summary="Progress as server-sent events")
+async def job_events(request: Request, job_id: str) -> StreamingResponse:
+    """One ``data:`` line of job JSON whenever progress or status changes, until the job
+    is finished. Reading the row runs in a thread: the event loop never blocks."""
+    store = _state(request).runner.store
+    first = found(await asyncio.to_thread(store.get, job_id), job_id)
+
+    async def stream() -> AsyncIterator[str]:
+        job, last = first, None
+        while True:
+            body = job_json(request, job)
+            seen = (job.status, job.done, job.total)
+            if seen != last:
+                yield f"data: {json.dumps(body)}\n\n"
+                last = seen
+            if job.status in FINISHED or await request.is_disconnected():
+                return
+            await asyncio.sleep(EVENT_INTERVAL)
+            job = await asyncio.to_thread(store.get, job_id) or job
+
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+
+MEDIA = {"json": "application/json", "png": "image/png", "npy": "application/octet-stream"}
 
 
 @router.get("/jobs/{job_id}/result.{kind}", name="job_result", summary="A finished job's file")
 def job_result(request: Request, job_id: str, kind: str) -> FileResponse:
-    if kind not in ("json", "png", "npy"):
-        raise HTTPException(404, "results are .json, .png or .npy")
-    job = _found(_state(request).runner.get(job_id), job_id)
+    job = found(_state(request).runner.get(job_id), job_id)
     if job.status != "done":
         raise HTTPException(409, f"job {job_id} is {job.status}, no result")
-    path = _state(request).runner.store.result_dir(job_id) / f"result.{job.method}.{kind}"
-    media = {"json": "application/json", "png": "image/png", "npy": "application/octet-stream"}
-    return FileResponse(
-        path,
-        media_type=media[kind],
-        filename=f"{job.request.get('image_name', 'image')}.{job.method}.{kind}",
-    )
+    files = _state(request).runner.store.result_files(job)
+    if kind not in files:
+        raise HTTPException(404, f"this job's results are: {', '.join(files)}")
+    stem = job.request.get("image_name", "image")
+    suffix = "sanity" if job.request.get("kind") == "sanity" else job.method
+    return FileResponse(files[kind], media_type=MEDIA[kind], filename=f"{stem}.{suffix}.{kind}")
+
+
+LAYER = re.compile(r"^(input|colorbar|map-\d{1,4})\.png$")
+
+
+@router.get("/jobs/{job_id}/layers/{name}", name="job_layer", summary="Pieces of the overlay")
+def job_layer(request: Request, job_id: str, name: str) -> FileResponse:
+    """``input.png`` (the image as the model saw it), ``map-<k>.png`` (target k's map,
+    colored) and ``colorbar.png``: the results page stacks them itself."""
+    job = found(_state(request).runner.get(job_id), job_id)
+    path = _state(request).runner.store.result_dir(job.id) / name
+    if not LAYER.match(name) or not path.is_file():
+        raise HTTPException(404, f"job {job_id} has no layer {name!r}")
+    return FileResponse(path, media_type="image/png")
 
 
 @router.post("/predict", summary="Class probabilities, synchronously")

@@ -1,8 +1,8 @@
-"""``create_app(settings)``: the JSON REST API under ``/api/v1`` (pages come later).
+"""``create_app(settings)``: the HTML pages and the JSON REST API under ``/api/v1``.
 
-Models are loaded in the lifespan, not at import; the runner, store and models live on
-``app.state`` and reach the routes through dependencies. Every error is JSON with a
-``detail`` a person can act on, never a stack trace.
+Models are loaded in the lifespan, not at import; the runner, store, models and
+templates live on ``app.state``. Every error is a message a person can act on, never a
+stack trace: an HTML page for pages, JSON with a ``detail`` for the API.
 """
 
 from __future__ import annotations
@@ -13,14 +13,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .._version import __version__
 from ..core.errors import (
     CapabilityError,
     InvalidImageError,
+    JobError,
     ModelLoadError,
     PicassoError,
     SettingsError,
@@ -30,6 +35,7 @@ from ..core.errors import (
 from ..core.images import DEFAULT_MAX_PIXELS
 
 DEFAULT_MODELS = ("demo:tanks-biased", "demo:tanks-fair", "demo:digits")
+MAX_FILES = 32  # images in one submitted form
 
 
 @dataclass
@@ -53,6 +59,7 @@ STATUS = {
     SettingsError: 422,
     TargetError: 422,
     CapabilityError: 409,
+    JobError: 409,
 }
 
 
@@ -83,9 +90,11 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
             )
             return models, registry, runner
 
+        from .pages import make_templates
+
         # Loading models is blocking work: keep it off the event loop.
         app.state.models, app.state.registry, app.state.runner = await asyncio.to_thread(start)
-        app.state.settings = settings
+        app.state.templates = make_templates(app.state.registry)
         try:
             yield
         finally:
@@ -104,25 +113,62 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
 
+    app.state.settings = settings
+
+    def answer(request: Request, status: int, message: str) -> Response:
+        """JSON for the API (and anything that is not a page), HTML for pages."""
+        if _wants_html(request) and hasattr(request.app.state, "templates"):
+            from .pages import error_page
+
+            return error_page(request, status, message)
+        return JSONResponse({"detail": message}, status_code=status)
+
     @app.exception_handler(PicassoError)
-    async def picasso_error(_request: Request, exc: PicassoError) -> JSONResponse:
+    async def picasso_error(request: Request, exc: PicassoError) -> Response:
         status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+        return answer(request, status, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return answer(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if not _wants_html(request):
+            return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'request'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        return answer(request, 422, problems)
 
     @app.exception_handler(Exception)
-    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": f"internal error ({type(exc).__name__})"}, status_code=500)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        return answer(request, 500, f"internal error ({type(exc).__name__})")
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
         token = settings.api_token
-        if token:
+        if token and request.url.path not in OPEN_PATHS:
+            from .pages import COOKIE
+
             given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            given = given or request.cookies.get(COOKIE, "")
             if not secrets.compare_digest(given, token):
+                if _wants_html(request):
+                    return RedirectResponse("/login", status_code=303)
                 return JSONResponse(
                     {"detail": "missing or wrong API token (send 'Authorization: Bearer <token>')"},
                     status_code=401,
                 )
+        if request.method == "POST":
+            # Another site's page must not post forms here (cross-site request forgery).
+            origin = request.headers.get("origin")
+            if origin and urlsplit(origin).netloc != request.headers.get("host"):
+                return answer(request, 403, f"requests from {origin} are not accepted")
+            limit = settings.max_upload_bytes * MAX_FILES + 1_000_000
+            if int(request.headers.get("content-length") or 0) > limit:
+                return answer(request, 413, f"request is larger than {limit:,} bytes")
         response = await call_next(request)
         # No inline scripts anywhere; Swagger UI sets inline styles on the docs page.
         style = " style-src 'self' 'unsafe-inline';" if request.url.path == "/docs" else ""
@@ -134,10 +180,23 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         return response
 
     from .api import router
+    from .pages import router as pages
 
     app.include_router(router, prefix="/api/v1")
+    app.include_router(pages)
     _mount_docs(app)
     return app
+
+
+OPEN_PATHS = frozenset({"/login", "/static/own/app.css"})
+
+
+def _wants_html(request: Request) -> bool:
+    """Pages get HTML errors; the API, the OpenAPI document and files get JSON."""
+    path = request.url.path
+    if path.startswith(("/api/", "/static/", "/openapi")):
+        return False
+    return "application/json" not in request.headers.get("accept", "")
 
 
 STATIC = Path(__file__).parent / "static"

@@ -1,0 +1,144 @@
+// Picasso's pages: small progressive enhancements; every form also works without it.
+"use strict";
+
+const FINISHED = ["done", "failed", "cancelled", "interrupted"];
+
+function modelSwitcher() {
+  const select = document.getElementById("model-select");
+  if (select) select.addEventListener("change", () => select.form.submit());
+}
+
+function dropzone() {
+  const zone = document.getElementById("dropzone");
+  const input = document.getElementById("files");
+  const list = document.getElementById("chosen-files");
+  if (!zone || !input) return;
+  const show = () => {
+    list.replaceChildren(...Array.from(input.files).map((f) => {
+      const item = document.createElement("li");
+      item.textContent = `${f.name} (${Math.ceil(f.size / 1024)} KB)`;
+      return item;
+    }));
+  };
+  input.addEventListener("change", show);
+  ["dragenter", "dragover"].forEach((kind) => zone.addEventListener(kind, (e) => {
+    e.preventDefault();
+    zone.classList.add("over");
+  }));
+  ["dragleave", "drop"].forEach((kind) => zone.addEventListener(kind, () => zone.classList.remove("over")));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    if (e.dataTransfer && e.dataTransfer.files.length) {
+      input.files = e.dataTransfer.files;
+      show();
+    }
+  });
+}
+
+function methodPanels() {
+  const form = document.getElementById("run-form");
+  if (!form) return;
+  const radios = form.querySelectorAll("input[name=method]");
+  const update = () => {
+    const chosen = form.querySelector("input[name=method]:checked");
+    form.querySelectorAll(".settings-panel").forEach((panel) => {
+      panel.hidden = !chosen || panel.dataset.method !== chosen.value;
+    });
+  };
+  radios.forEach((r) => r.addEventListener("change", update));
+  update();
+  form.addEventListener("submit", (e) => {
+    const panel = form.querySelector(".settings-panel:not([hidden])");
+    const fields = panel ? Array.from(panel.querySelectorAll("input, select")) : [];
+    const bad = fields.find((f) => !f.checkValidity());
+    if (bad) {
+      e.preventDefault();
+      bad.reportValidity();
+    }
+  });
+}
+
+function liveJobs() {
+  document.querySelectorAll("[data-events]").forEach((el) => {
+    const source = new EventSource(el.dataset.events);
+    const bar = el.querySelector("progress");
+    const text = el.querySelector(".progress-text");
+    const status = el.querySelector(".status");
+    source.onmessage = (event) => {
+      const job = JSON.parse(event.data);
+      if (bar && job.progress.total) {
+        bar.max = job.progress.total;
+        bar.value = job.progress.done;
+      }
+      if (text) text.textContent = `${job.progress.done} / ${job.progress.total || "?"}`;
+      if (status) status.textContent = job.status;
+      el.dataset.status = job.status;
+      if (FINISHED.includes(job.status)) {
+        source.close();
+        window.location.reload();
+      }
+    };
+    source.onerror = () => source.close();
+  });
+}
+
+function parseNpy(buffer) {
+  // NumPy .npy, version 1-3, little-endian float32 (what Picasso writes).
+  const bytes = new Uint8Array(buffer);
+  const major = bytes[6];
+  const view = new DataView(buffer);
+  const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
+  const start = major === 1 ? 10 : 12;
+  const header = new TextDecoder().decode(bytes.slice(start, start + headerLength));
+  if (!header.includes("<f4")) throw new Error("expected float32 maps");
+  const shape = header.match(/\(([^)]*)\)/)[1].split(",").filter((s) => s.trim()).map(Number);
+  return { shape, data: new Float32Array(buffer, start + headerLength) };
+}
+
+function results() {
+  document.querySelectorAll(".result[data-npy]").forEach((result) => {
+    const tabs = result.querySelectorAll(".tab");
+    const panels = result.querySelectorAll(".target-panel");
+    tabs.forEach((tab) => tab.addEventListener("click", () => {
+      tabs.forEach((t) => t.setAttribute("aria-selected", String(t === tab)));
+      panels.forEach((p) => { p.hidden = p.dataset.index !== tab.dataset.index; });
+    }));
+    panels.forEach((panel) => {
+      const heat = panel.querySelector("img.heat");
+      const slider = panel.querySelector("input.opacity");
+      const readout = panel.querySelector(".readout");
+      if (slider && heat) {
+        const apply = () => { heat.style.opacity = String(slider.value / 100); };
+        slider.addEventListener("input", apply);
+        apply();
+      }
+      let maps = null;
+      const stack = panel.querySelector(".stack");
+      if (!stack || !readout) return;
+      stack.addEventListener("mouseenter", async () => {
+        if (maps) return;
+        maps = "loading";
+        const response = await fetch(result.dataset.npy);
+        maps = parseNpy(await response.arrayBuffer());
+      });
+      stack.addEventListener("mousemove", (e) => {
+        if (!maps || maps === "loading") return;
+        const [, h, w] = maps.shape;
+        const box = stack.getBoundingClientRect();
+        const x = Math.min(w - 1, Math.floor(((e.clientX - box.left) / box.width) * w));
+        const y = Math.min(h - 1, Math.floor(((e.clientY - box.top) / box.height) * h));
+        const k = Number(panel.dataset.index);
+        const value = maps.data[k * h * w + y * w + x];
+        readout.textContent = `value at (${x}, ${y}): ${value.toPrecision(4)}`;
+      });
+    });
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  modelSwitcher();
+  dropzone();
+  methodPanels();
+  liveJobs();
+  results();
+});
