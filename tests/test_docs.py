@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,8 @@ DOCS = ROOT / "docs"
 
 
 def code_blocks(path: Path, language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", path.read_text(encoding="utf-8"), re.S)
+    pattern = rf"```{re.escape(language)}\n(.*?)```"
+    return re.findall(pattern, path.read_text(encoding="utf-8"), re.S)
 
 
 def test_plugin_tutorial_example_runs(tmp_path):
@@ -40,6 +42,43 @@ def test_plugin_tutorial_example_runs(tmp_path):
     assert exp.attribution.shape == (64, 64)
     assert exp.extras["patches"] == 64
     assert np.abs(exp.attribution).max() > 0
+
+
+def test_plugin_tutorial_results_template_renders(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from picasso.web import WebSettings, create_app
+
+    tutorial = DOCS / "writing-a-visualization.md"
+    source = next(b for b in code_blocks(tutorial, "python") if "class BlurSensitivity" in b)
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "blur_sensitivity.py").write_text(source)
+    (tmp_path / "plugins" / "blur_sensitivity.html").write_text(
+        code_blocks(tutorial, "html+jinja")[0]
+    )
+    settings = WebSettings(
+        models=("demo:tanks-fair",), data_dir=tmp_path / "data", plugin_dirs=(tmp_path / "plugins",)
+    )
+    with TestClient(create_app(settings)) as client:
+        form = client.get("/").text
+        assert 'name="blur-sensitivity.strength"' in form  # the form comes from BlurSettings
+        response = client.post(
+            "/run",
+            data={
+                "model": "tanks-fair",
+                "method": "blur-sensitivity",
+                "samples": "tank-overcast",
+                "blur-sensitivity.patch": "8",
+            },
+        )
+        for _ in range(200):
+            if 'data-status="done"' in response.text:
+                break
+            time.sleep(0.05)
+            response = client.get(response.url.path)
+        assert response.status_code == 200
+        assert "Blurred 64 patches of 8 px" in response.text  # the plugin's own template
+        assert 'class="heat' in response.text  # ... including the generic viewer
 
 
 def test_model_card_example_loads(tmp_path):

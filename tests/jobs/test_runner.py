@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 import picasso
-from picasso.core.errors import ModelLoadError, SettingsError, UnknownMethodError
+from picasso.core.errors import ModelLoadError, SettingsError, TargetError, UnknownMethodError
+from picasso.core.method import Method
 from picasso.demo import demo_images
 from picasso.jobs import JobRunner, JobStore
-from picasso.plugins import discover
+from picasso.plugins import MethodRegistry, discover
 
 
 @pytest.fixture
@@ -109,10 +110,38 @@ def test_bad_requests_are_refused_before_queueing(runner, tmp_path):
     assert runner.store.list() == []
 
 
-def test_failures_are_recorded_not_raised(runner):
-    job = runner.submit("digits", demo_images("digit-3")[0], "saliency", target=42)
-    failed = runner.wait(job.id)
-    assert failed.status == "failed" and "does not exist" in failed.error
+def test_impossible_targets_are_refused_before_queueing(runner):
+    with pytest.raises(TargetError, match="does not exist"):
+        runner.submit("digits", demo_images("digit-3")[0], "saliency", target=42)
+    with pytest.raises(TargetError, match="top_k"):
+        runner.submit("digits", demo_images("digit-3")[0], "saliency", top_k=11)
+    assert runner.store.list() == []
+
+
+class Broken(Method):
+    name = "broken"
+    description = "fails half way"
+
+    def explain(self, model, batch, targets, settings, progress):
+        progress(1, 2)
+        if settings.batch_size == 1:
+            raise SettingsError("broken: batch_size 1 is not supported")
+        raise ZeroDivisionError("a bug")
+
+
+def test_failures_are_recorded_not_raised(tmp_path, models):
+    registry = MethodRegistry({"broken": Broken}, [])
+    runner = JobRunner(JobStore(tmp_path), models, registry, workers=1)
+    try:
+        image = demo_images("digit-3")[0]
+        expected = runner.wait(runner.submit("digits", image, "broken", {"batch_size": 1}).id)
+        assert expected.status == "failed" and expected.error.startswith("broken: batch_size 1")
+        bug = runner.wait(runner.submit("digits", image, "broken").id)
+        assert bug.status == "failed" and bug.error == "internal error: ZeroDivisionError: a bug"
+        again = runner.wait(runner.submit("digits", image, "broken", {"batch_size": 1}).id)
+        assert again.id != expected.id  # failures are not cached
+    finally:
+        runner.shutdown()
 
 
 def test_a_restart_keeps_results_and_marks_interrupted_work(tmp_path, models):

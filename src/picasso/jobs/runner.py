@@ -15,12 +15,14 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
+
 from ..core.errors import Cancelled, CapabilityError, JobError, ModelLoadError, PicassoError
 from ..core.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image
 from ..core.model import RANDOMIZE, Model
 from ..core.progress import Progress
 from ..plugins import MethodRegistry
-from ..service import explain, get_method
+from ..service import explain, get_method, resolve_targets
 from .store import FINISHED, Job, JobStore
 
 log = logging.getLogger(__name__)
@@ -89,6 +91,8 @@ class JobRunner:
         method_cls = get_method(method, self.registry)
         parsed = method_cls.parse_settings(settings)
         method_cls.check_capabilities(chosen)
+        if chosen.info.labels:  # class count known: refuse impossible targets now
+            resolve_targets(np.zeros(len(chosen.info.labels)), target, top_k)
         loaded = image if isinstance(image, LoadedImage) else load_image(image, self.max_pixels)
         request = {
             "image": loaded.sha256,

@@ -1,0 +1,270 @@
+"""The HTML pages through the test client: forms generated from settings, runs, results
+of every method, history, comparison, sanity checks, HTML errors and safety."""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from picasso.demo import demo_images
+from picasso.web import WebSettings, create_app
+
+# Cheap settings, so that every method's page can be rendered in a few seconds.
+CHEAP = {
+    "occlusion": {"window": "8", "stride": "8"},
+    "rise": {"masks": "64"},
+    "smoothgrad": {"samples": "3"},
+    "integrated-gradients": {"steps": "8"},
+}
+
+PLUGIN = """
+import numpy as np
+from picasso import Method, MethodOutput, MethodSettings
+
+
+class Brightness(Method):
+    name = "brightness"
+    description = "The image's brightness, ignoring the model (a test plugin)."
+    template = "brightness.html"
+
+    def explain(self, model, batch, targets, settings, progress):
+        progress(1, 1)
+        return MethodOutput(maps=np.repeat(batch[0].mean(0)[None], len(targets), 0))
+"""
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pages")
+    (root / "plugins").mkdir()
+    (root / "plugins" / "brightness.py").write_text(PLUGIN)
+    (root / "plugins" / "brightness.html").write_text(
+        '<p class="own-template">brightness of {{ job.request.image_name }}: '
+        '{{ "%.2f" % view.result.maps[0].max }}</p>'
+    )
+    settings = WebSettings(
+        models=("demo:tanks-biased", "demo:tanks-fair", "demo:digits-onnx"),
+        data_dir=root / "data",
+        plugin_dirs=(root / "plugins",),
+        max_upload_bytes=200_000,
+        max_pixels=1_000_000,
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def finished_page(client, response, timeout=60):
+    """Follow a job page until its job is finished (what the page's script does)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        statuses = re.findall(
+            r'class="job" id="job-\w+" data-job="\w+" data-status="(\w+)"', response.text
+        )
+        assert statuses, response.text[:2000]
+        if all(s in ("done", "failed", "cancelled", "interrupted") for s in statuses):
+            return response
+        time.sleep(0.05)
+        response = client.get(str(response.url))
+    raise AssertionError("job did not finish")
+
+
+def run(client, method="occlusion", model="tanks-fair", samples=("tank-overcast",), **fields):
+    data = {"model": model, "method": method, "samples": list(samples)}
+    data.update({f"{method}.{k}": v for k, v in CHEAP.get(method, {}).items()})
+    data.update(fields)
+    return client.post("/run", data=data)
+
+
+def test_start_page_shows_model_methods_and_generated_settings(client):
+    page = client.get("/?model=tanks-fair")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    text = page.text
+    # the header: model, framework, checkpoint file and its modification time
+    assert 'id="model-info"' in text and ">torch<" in text and "model.safetensors" in text
+    assert re.search(r"modified \d{4}-\d\d-\d\d \d\d:\d\d", text)
+    assert '<option value="tanks-biased">' in text  # the switcher
+    for name in ("occlusion", "saliency", "grad-cam", "rise", "brightness"):
+        assert f'name="method" value="{name}"' in text
+    assert "https://arxiv.org/abs/1311.2901" in text  # the reference
+    # settings generated from the schema: bounds, choices, help
+    window = re.search(r'<input type="number" id="f-occlusion.window"[^>]*>', text).group(0)
+    assert 'min="1"' in window and 'max="4096"' in window and 'value="16"' in window
+    assert '<select id="f-occlusion.score" name="occlusion.score">' in text
+    assert "Side of the square patch" in text
+    assert 'list="l-grad-cam.layer"' in text  # layer names offered for Grad-CAM
+    assert '<img src="/samples/tank-overcast.png"' in text
+    assert client.get("/samples/tank-overcast.png").headers["content-type"] == "image/png"
+
+
+def test_methods_the_model_cannot_run_are_disabled(client):
+    text = client.get("/?model=digits-onnx").text
+    grad_cam = re.search(r'<input type="radio" name="method" value="grad-cam"[^>]*>', text)
+    assert "disabled" in grad_cam.group(0)
+    assert "needs layers, which this model lacks" in text
+
+
+def test_run_shows_tabs_probabilities_downloads_and_faithfulness(client):
+    response = run(
+        client, samples=["tank-sunny"], target_mode="topk", top_k="2", faithfulness="true"
+    )
+    page = finished_page(client, response)
+    text = page.text
+    assert 'data-status="done"' in text
+    assert text.count('class="tab"') == 2  # one tab per target
+    assert text.count('class="target-panel"') == 2
+    assert "Probabilities" in text and "<meter" in text
+    assert "deletion AUC" in text and text.count("<polyline") == 4
+    assert "Sanity check this map" in text
+    job_id = re.search(r'data-job="(\w+)"', text).group(1)
+    for link in re.findall(r'href="(/api/v1/jobs/\w+/result\.\w+)"', text):
+        assert client.get(link).status_code == 200
+    for layer in ("input.png", "map-0.png", "map-1.png", "colorbar.png"):
+        response = client.get(f"/api/v1/jobs/{job_id}/layers/{layer}")
+        assert response.headers["content-type"] == "image/png"
+        assert Image.open(io.BytesIO(response.content)).size in ((64, 64), (256, 12))
+    assert client.get(f"/api/v1/jobs/{job_id}/layers/..%2Fjobs.sqlite3").status_code == 404
+
+
+def test_every_registered_method_renders_its_results_page(client):
+    methods = {m["name"] for m in client.get("/api/v1/methods").json()}
+    assert "brightness" in methods  # the plugin
+    for method in sorted(methods):
+        page = finished_page(client, run(client, method=method))
+        assert 'data-status="done"' in page.text, (method, page.text[:3000])
+        assert "Probabilities" in page.text or "own-template" in page.text
+        if method == "class-probabilities":
+            assert 'class="heat' not in page.text
+        elif method == "brightness":
+            assert re.search(r'class="own-template">brightness of tank-overcast: \d', page.text)
+        else:
+            assert 'class="heat pixelated"' in page.text, method
+
+
+def test_bad_settings_show_messages_and_keep_values(client):
+    before = len(client.get("/api/v1/jobs").json())
+    page = run(client, **{"occlusion.window": "0", "occlusion.baseline": "bright"})
+    assert page.status_code == 422
+    assert "greater than or equal to 1" in page.text
+    assert "valid number" in page.text  # the baseline's own message
+    assert 'value="bright"' in page.text  # what was typed stays in the form
+    page = run(client, **{"occlusion.baseline": '"><script>alert(1)</script>'})
+    assert "&#34;&gt;&lt;script&gt;" in page.text and "<script>alert" not in page.text
+    assert len(client.get("/api/v1/jobs").json()) == before  # nothing was queued
+    page = run(client, **{"occlusion.window": "4", "occlusion.stride": "8"})
+    assert page.status_code == 422 and "must not exceed window" in page.text
+    assert run(client, samples=()).status_code == 422
+    assert run(client, method="nope").status_code == 422
+    page = run(client, target_mode="class", target="7")
+    assert page.status_code == 422 and "does not exist" in page.text
+
+
+def test_uploads_through_the_form(client):
+    good = demo_images("digit-7")[0].read_bytes()  # not run before: no cached job
+    response = client.post(
+        "/run",
+        data={"model": "tanks-fair", "method": "saliency"},
+        files=[
+            ("files", ("..\\evil<script>.png", good, "image/png")),
+            ("files", ("second.png", demo_images("forest-sunny")[0].read_bytes(), "image/png")),
+        ],
+        follow_redirects=False,
+    )
+    assert response.status_code == 303 and response.headers["location"].startswith("/history?jobs=")
+    history = client.get(response.headers["location"]).text
+    assert history.count("<tr data-job=") == 2
+    assert "evil_script_" in history and "<script>" not in history  # a label, not a path
+    bad = client.post(
+        "/run",
+        data={"model": "tanks-fair", "method": "saliency"},
+        files=[("files", ("evil.png", b"<svg onload=alert(1)>", "image/png"))],
+    )
+    assert bad.status_code == 422 and "not a readable image" in bad.text
+    assert bad.headers["content-type"].startswith("text/html")
+    big = client.post(
+        "/run",
+        data={"model": "tanks-fair", "method": "saliency"},
+        files=[("files", ("big.png", b"x" * 300_000, "image/png"))],
+    )
+    assert big.status_code == 413 and "larger than" in big.text
+
+
+def test_sanity_check_button(client):
+    page = finished_page(client, run(client, method="saliency", model="tanks-biased"))
+    job_id = re.search(r'data-job="(\w+)"', page.text).group(1)
+    sanity = finished_page(client, client.post(f"/jobs/{job_id}/sanity"))
+    assert "Sanity check of saliency" in sanity.text
+    assert re.search(r"Verdict: <strong>(pass|fail)</strong>", sanity.text)
+    assert sanity.text.count("<tr><td>") >= 3  # one row per randomisation stage
+    assert f'href="/jobs/{job_id}"' in sanity.text
+
+
+def test_compare_two_models_side_by_side(client):
+    assert "Second model" in client.get("/compare").text
+    response = run(
+        client,
+        method="saliency",
+        model="tanks-biased",
+        samples=["tank-overcast"],
+        compare="tanks-fair",
+    )
+    page = finished_page(client, response)
+    assert "/compare?pairs=" in str(page.url)
+    assert page.text.count('<div class="pair">') == 1
+    assert "saliency on tanks-biased" in page.text and "saliency on tanks-fair" in page.text
+
+
+def test_history_and_cancel(client):
+    response = run(client, method="rise", **{"rise.masks": "50000", "rise.batch_size": "1"})
+    assert 'class="cancel"' in response.text and "<progress" in response.text
+    job_id = re.search(r'data-job="(\w+)"', response.text).group(1)
+    cancelled = finished_page(client, client.post(f"/jobs/{job_id}/cancel"))
+    assert 'data-status="cancelled"' in cancelled.text
+    history = client.get("/history").text
+    assert f'<tr data-job="{job_id}" data-status="cancelled"' in history
+
+
+def test_progress_is_streamed_as_server_sent_events(client):
+    page = finished_page(client, run(client, method="occlusion", samples=["forest-overcast"]))
+    job_id = re.search(r'data-job="(\w+)"', page.text).group(1)
+    with client.stream("GET", f"/api/v1/jobs/{job_id}/events") as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        lines = [line for line in stream.iter_lines() if line.startswith("data: ")]
+    assert len(lines) == 1 and '"status": "done"' in lines[0]
+
+
+def test_errors_are_html_for_pages_and_json_for_the_api(client):
+    page = client.get("/jobs/does-not-exist")
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "no job does-not-exist" in page.text and "Traceback" not in page.text
+    assert client.get("/?model=nope").status_code == 404
+    assert client.get("/no/such/page").headers["content-type"].startswith("text/html")
+    api = client.get("/api/v1/jobs/does-not-exist")
+    assert api.status_code == 404 and api.json() == {"detail": "no job does-not-exist"}
+    assert client.get("/samples/..%2F..%2Fmodels.png").status_code == 404
+
+
+def test_security_headers_and_cross_site_posts(client):
+    page = client.get("/")
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "unsafe-inline" not in policy
+    assert "<script>" not in page.text and " style=" not in page.text  # no inline code
+    forged = client.post(
+        "/run", data={"model": "tanks-fair"}, headers={"origin": "https://evil.example"}
+    )
+    assert forged.status_code == 403
+
+
+def test_api_token_protects_pages_with_a_login(tmp_path):
+    settings = WebSettings(models=("demo:digits",), data_dir=tmp_path, api_token="s3cret")
+    with TestClient(create_app(settings)) as client:
+        page = client.get("/", follow_redirects=False)
+        assert page.status_code == 303 and page.headers["location"] == "/login"
+        assert client.get("/api/v1/models").status_code == 401
+        assert client.post("/login", data={"token": "wrong"}).status_code == 401
+        assert client.post("/login", data={"token": "s3cret"}).status_code == 200  # -> start page
+        assert "What does" in client.get("/").text  # the cookie now opens the pages
