@@ -19,3 +19,24 @@ ensure_venv() {
     .venv/bin/python -c "import picasso, torch" \
         || { echo "error: installation into .venv failed" >&2; exit 1; }
 }
+
+# Debian's Chromium for the browser tests (Playwright drives it; `playwright install`
+# cannot download browsers here). Installed once; needs root or sudo.
+ensure_chromium() {
+    if command -v chromium >/dev/null 2>&1; then
+        return
+    fi
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "warning: no apt-get; install Chromium by hand for the browser tests" >&2
+        return
+    fi
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        sudo="sudo"
+    fi
+    echo "installing chromium (Debian) for the browser tests" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get install -y -qq chromium >/dev/null 2>&1 \
+        || { $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null; } \
+        || echo "warning: could not install chromium; browser tests will not run" >&2
+}

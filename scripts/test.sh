@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Set up .venv (Picasso with every extra and the test tools) and run the whole test
-# suite: lint, then pytest. Extra arguments go to pytest, e.g. `-k occlusion`.
+# Set up .venv (Picasso with every extra and the test tools) and Chromium (for the
+# browser tests), then run the whole test suite: lint, then pytest. Extra arguments go
+# to pytest, e.g. `-k occlusion`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
 ensure_venv "all,dev"
+ensure_chromium
 .venv/bin/python -m ruff check src tests bench
 .venv/bin/python -m ruff format --check src tests bench
 .venv/bin/python -m pytest "$@"

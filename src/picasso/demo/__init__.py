@@ -13,6 +13,8 @@ IMAGES_DIR = ROOT / "images"
 
 
 def demo_model_names() -> list[str]:
+    """The bundled models with a card (``demo:imagenet`` is separate: see
+    :mod:`picasso.demo.imagenet`)."""
     return sorted(p.name for p in MODELS_DIR.iterdir() if (p / "model.toml").is_file())
 
 
@@ -21,7 +23,7 @@ def demo_card_path(name: str) -> Path:
     if not name or "/" in name or "\\" in name or not path.is_file():
         raise ModelLoadError(
             f"unknown demo model {name!r}; available: "
-            + ", ".join(f"demo:{n}" for n in demo_model_names())
+            + ", ".join(f"demo:{n}" for n in [*demo_model_names(), "imagenet"])
         )
     return path
 

@@ -86,6 +86,12 @@ def load_model(source: str | Path, **overrides: Any) -> Model:
     path.
     """
     text = str(source)
+    if text == "demo:imagenet":
+        from ..demo import imagenet
+
+        if overrides:
+            raise ModelLoadError("demo:imagenet takes no overrides")
+        return imagenet.load()
     if text.startswith("demo:"):
         from ..demo import demo_card_path
 

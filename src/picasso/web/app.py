@@ -35,6 +35,15 @@ from ..core.errors import (
 from ..core.images import DEFAULT_MAX_PIXELS
 
 DEFAULT_MODELS = ("demo:tanks-biased", "demo:tanks-fair", "demo:digits")
+
+
+def default_models() -> tuple[str, ...]:
+    """The demo models, plus ``demo:imagenet`` where its extra is installed."""
+    from ..demo import imagenet
+
+    return DEFAULT_MODELS + (("demo:imagenet",) if imagenet.available() else ())
+
+
 MAX_FILES = 32  # images in one submitted form
 
 

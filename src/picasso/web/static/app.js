@@ -2,6 +2,7 @@
 "use strict";
 
 const FINISHED = ["done", "failed", "cancelled", "interrupted"];
+const RELOAD_DELAY_MS = 400;
 
 function modelSwitcher() {
   const select = document.getElementById("model-select");
@@ -75,7 +76,9 @@ function liveJobs() {
       el.dataset.status = job.status;
       if (FINISHED.includes(job.status)) {
         source.close();
-        window.location.reload();
+        if (text) text.textContent += ` · ${job.status}, loading the result`;
+        // Leave the full bar in view for a moment, then show the result.
+        window.setTimeout(() => window.location.reload(), RELOAD_DELAY_MS);
       }
     };
     source.onerror = () => source.close();
@@ -113,23 +116,30 @@ function results() {
         apply();
       }
       let maps = null;
+      let last = null;
       const stack = panel.querySelector(".stack");
       if (!stack || !readout) return;
-      stack.addEventListener("mouseenter", async () => {
-        if (maps) return;
-        maps = "loading";
-        const response = await fetch(result.dataset.npy);
-        maps = parseNpy(await response.arrayBuffer());
-      });
-      stack.addEventListener("mousemove", (e) => {
-        if (!maps || maps === "loading") return;
+      const show = () => {
+        if (!maps || !last) return;
         const [, h, w] = maps.shape;
         const box = stack.getBoundingClientRect();
-        const x = Math.min(w - 1, Math.floor(((e.clientX - box.left) / box.width) * w));
-        const y = Math.min(h - 1, Math.floor(((e.clientY - box.top) / box.height) * h));
+        const x = Math.min(w - 1, Math.floor(((last.clientX - box.left) / box.width) * w));
+        const y = Math.min(h - 1, Math.floor(((last.clientY - box.top) / box.height) * h));
         const k = Number(panel.dataset.index);
         const value = maps.data[k * h * w + y * w + x];
         readout.textContent = `value at (${x}, ${y}): ${value.toPrecision(4)}`;
+      };
+      let loading = null;
+      stack.addEventListener("mousemove", (e) => {
+        last = { clientX: e.clientX, clientY: e.clientY };
+        if (!loading) {
+          // The raw maps are fetched once, on the first hover.
+          loading = fetch(result.dataset.npy)
+            .then((response) => response.arrayBuffer())
+            .then((buffer) => { maps = parseNpy(buffer); show(); })
+            .catch(() => { readout.textContent = "values unavailable"; });
+        }
+        show();
       });
     });
   });

@@ -1,0 +1,287 @@
+"""The pages in a real browser: Debian's Chromium, headless, driven by Playwright,
+against `picasso serve` started on a free loopback port with the bundled demo models.
+
+Without Chromium these tests are skipped locally; under CI (CI=true) they fail
+instead, because the README's test command installs it."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from picasso.demo import demo_images
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = os.environ.get("PICASSO_SCREENSHOTS")  # a folder: save docs screenshots
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        pytest.fail("chromium is missing; the test command installs it", pytrace=False)
+    pytest.skip("chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
+
+sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = free_port()
+    data = tmp_path_factory.mktemp("browser-data")
+    command = [
+        sys.executable,
+        "-m",
+        "picasso",
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/api/v1/models", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"picasso serve did not start:\n{process.stdout.read()}")
+        time.sleep(0.2)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page; any script error or failed request fails the test."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"script error: {exc}"))
+    page.on(
+        "console",
+        lambda msg: problems.append(f"console: {msg.text}") if msg.type == "error" else None,
+    )
+    page.on(
+        "response",
+        lambda r: problems.append(f"HTTP {r.status} {r.url}") if r.status >= 400 else None,
+    )
+    page.expected_problems = []  # a test that provokes an error lists it here
+    page.set_default_timeout(60_000)
+    yield page
+    context.close()
+    unexpected = [p for p in problems if not any(e in p for e in page.expected_problems)]
+    assert not unexpected, unexpected
+
+
+def post_json(url: str, body: dict) -> dict:
+    request = urllib.request.Request(
+        url, json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read())
+
+
+def bar_state(page) -> tuple[float, float]:
+    return page.evaluate(
+        "() => { const b = document.querySelector('progress.bar'); return [b.value, b.max]; }"
+    )
+
+
+def test_upload_occlusion_progress_overlay_tabs(server, page):
+    page.goto(f"{server}/?model=tanks-fair")
+    page.set_input_files("#files", str(demo_images("tank-overcast")[0]))
+    assert "tank-overcast.png" in page.text_content("#chosen-files")
+    page.check("input[name=method][value=occlusion]")
+    assert page.is_visible("#settings-occlusion") and not page.is_visible("#settings-saliency")
+    page.fill("#f-occlusion\\.window", "4")  # a setting changed from its default
+    page.fill("#f-occlusion\\.stride", "1")
+    page.fill("#f-occlusion\\.batch_size", "1")  # many small batches: a visible progress
+    page.check("input[name=target_mode][value=topk]")
+    page.fill("input[name=top_k]", "2")
+    page.click("#run")
+    page.wait_for_selector("progress.bar")
+    page.wait_for_function(
+        "() => { const b = document.querySelector('progress.bar');"
+        " return b && b.value > 0 && b.value < b.max; }"
+    )  # moving
+    page.wait_for_function(
+        "() => { const b = document.querySelector('progress.bar');"
+        " return b && b.max > 1 && b.value === b.max; }"
+    )  # reached the end
+    page.wait_for_selector(".result")  # the page shows the result when the job is done
+    assert page.text_content(".status") == "done"
+    assert "window=4" in page.text_content(".method-info")
+
+    rows = page.locator("table.probabilities tbody tr")
+    assert rows.count() == 2 and "tank" in rows.nth(0).text_content()
+    panel = page.locator(".target-panel").nth(0)
+    heat = panel.locator("img.heat")
+    assert heat.evaluate("img => img.complete && img.naturalWidth") == 64
+    panel.locator("input.opacity").fill("25")
+    assert heat.evaluate("img => img.style.opacity") == "0.25"
+    box = panel.locator(".stack").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.7)
+    page.mouse.move(box["x"] + box["width"] * 0.31, box["y"] + box["height"] * 0.71)
+    page.wait_for_function(
+        "() => document.querySelector('.target-panel:not([hidden]) .readout')"
+        ".textContent.startsWith('value at')"
+    )
+    x, y, shown = re.match(
+        r"value at \((\d+), (\d+)\): (\S+)", panel.locator(".readout").text_content()
+    ).groups()
+    job_id = page.get_attribute(".job", "data-job")
+    with urllib.request.urlopen(f"{server}/api/v1/jobs/{job_id}/result.npy") as response:
+        maps = np.load(io.BytesIO(response.read()))
+    assert (int(x), int(y)) == (19, 45)  # 0.31 and 0.71 of 64 pixels
+    assert float(shown) == pytest.approx(float(maps[0, int(y), int(x)]), rel=1e-3, abs=1e-7)
+    assert panel.locator(".legend img").evaluate("img => img.naturalWidth") == 256
+    if SCREENSHOTS:
+        page.screenshot(path=str(Path(SCREENSHOTS) / "web-results.png"), full_page=True)
+
+    tabs = page.locator(".tab")
+    assert tabs.count() == 2
+    tabs.nth(1).click()
+    assert page.locator(".target-panel").nth(1).is_visible()
+    assert not page.locator(".target-panel").nth(0).is_visible()
+    assert tabs.nth(1).get_attribute("aria-selected") == "true"
+
+
+def test_drag_and_drop_then_saliency(server, page):
+    page.goto(f"{server}/?model=tanks-biased")
+    data = list(demo_images("forest-overcast")[0].read_bytes())
+    page.evaluate(
+        """bytes => {
+            const transfer = new DataTransfer();
+            const file = new File([new Uint8Array(bytes)], "dropped.png", {type: "image/png"});
+            transfer.items.add(file);
+            const zone = document.getElementById("dropzone");
+            zone.dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true}));
+        }""",
+        data,
+    )
+    assert "dropped.png" in page.text_content("#chosen-files")
+    page.check("input[name=method][value=saliency]")
+    page.click("#run")
+    page.wait_for_selector(".result")
+    assert "image dropped" in page.text_content(".meta")
+
+
+def test_cancel_a_long_job(server, page):
+    page.goto(f"{server}/?model=tanks-fair")
+    page.check("input[name=samples][value=tank-sunny]")
+    page.check("input[name=method][value=rise]")
+    page.fill("#f-rise\\.masks", "100000")
+    page.fill("#f-rise\\.batch_size", "1")
+    page.click("#run")
+    page.wait_for_function("() => document.querySelector('progress.bar').value > 0")
+    page.click("button.cancel")
+    page.wait_for_selector(".job-error")
+    assert page.text_content(".status") == "cancelled"
+    assert page.text_content(".job-error") == "cancelled"
+
+
+def test_client_side_validation_and_server_messages(server, page):
+    page.goto(f"{server}/?model=tanks-fair")
+    page.check("input[name=samples][value=tank-sunny]")
+    page.check("input[name=method][value=occlusion]")
+    page.fill("#f-occlusion\\.window", "0")
+    page.click("#run")
+    assert page.url.startswith(f"{server}/?")  # the browser stopped it: below the minimum
+    assert page.evaluate("() => document.activeElement.id") == "f-occlusion.window"
+    page.fill("#f-occlusion\\.window", "4")
+    page.fill("#f-occlusion\\.stride", "8")  # only the server knows this rule
+    page.expected_problems += ["HTTP 422", "status of 422"]
+    page.click("#run")
+    assert "must not exceed window" in page.text_content("#error")
+    assert page.input_value("#f-occlusion\\.stride") == "8"
+
+
+def test_compare_two_models(server, page):
+    page.goto(f"{server}/compare?model=tanks-biased")
+    page.check("input[name=samples][value=tank-overcast]")
+    page.check("input[name=method][value=occlusion]")
+    page.fill("#f-occlusion\\.window", "8")
+    page.fill("#f-occlusion\\.stride", "4")
+    page.select_option("#compare-select", "tanks-fair")
+    page.click("#run")
+    page.wait_for_url("**/compare?pairs=*")
+    page.wait_for_function("() => document.querySelectorAll('.pair .result').length === 2")
+    titles = page.locator(".pair h2").all_text_contents()
+    assert titles == ["occlusion on tanks-biased", "occlusion on tanks-fair"]
+    if SCREENSHOTS:
+        page.screenshot(path=str(Path(SCREENSHOTS) / "web-compare.png"), full_page=True)
+
+
+def test_every_method_renders_in_the_browser(server, page):
+    with urllib.request.urlopen(f"{server}/api/v1/methods") as response:
+        methods = [m["name"] for m in json.loads(response.read())]
+    upload = subprocess.run(
+        ["curl", "-s", "-F", f"file=@{demo_images('tank-overcast')[0]}", f"{server}/api/v1/images"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    sha = json.loads(upload.stdout)["sha256"] if upload.returncode == 0 else None
+    if sha is None:
+        pytest.skip("curl is needed to upload from this test")
+    cheap = {
+        "rise": {"masks": 64},
+        "smoothgrad": {"samples": 3},
+        "integrated-gradients": {"steps": 8},
+    }
+    for method in methods:
+        job = post_json(
+            f"{server}/api/v1/jobs",
+            {
+                "model": "tanks-fair",
+                "image": sha,
+                "method": method,
+                "settings": cheap.get(method, {}),
+            },
+        )
+        page.goto(f"{server}/jobs/{job['id']}")
+        page.wait_for_selector(".result")
+        if method != "class-probabilities":
+            assert page.locator("img.heat").first.evaluate("img => img.naturalWidth") == 64
+    page.goto(f"{server}/history")
+    assert page.locator("table.history tbody tr").count() >= len(methods)
