@@ -176,6 +176,7 @@ def test_upload_occlusion_progress_overlay_tabs(server, page):
     assert float(shown) == pytest.approx(float(maps[0, int(y), int(x)]), rel=1e-3, abs=1e-7)
     assert panel.locator(".legend img").evaluate("img => img.naturalWidth") == 256
     if SCREENSHOTS:
+        panel.locator("input.opacity").fill("60")
         page.screenshot(path=str(Path(SCREENSHOTS) / "web-results.png"), full_page=True)
 
     tabs = page.locator(".tab")
