@@ -195,3 +195,64 @@ def test_interactive_docs_use_local_assets_only(client):
         assert client.get(asset).status_code == 200, asset
     assert "script-src" not in page.headers["content-security-policy"]
     assert "unsafe-inline" not in client.get("/api/v1/models").headers["content-security-policy"]
+
+
+def encoded(image: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def test_every_image_mode_uploads_and_predicts(client):
+    scene = Image.open(demo_images("tank-overcast")[0]).convert("RGB")
+    rotated = Image.Exif()
+    rotated[0x0112] = 6  # shown rotated: the server must apply it
+    uploads = {
+        "rgba.png": encoded(scene.convert("RGBA"), "PNG"),
+        "palette.gif": encoded(scene.convert("P"), "GIF"),
+        "gray.png": encoded(scene.convert("L"), "PNG"),
+        "16bit.tiff": encoded(scene.convert("L").convert("I;16"), "TIFF"),
+        "exif.jpg": encoded(scene.resize((64, 32)), "JPEG", exif=rotated.tobytes()),
+        "cmyk.jpg": encoded(scene.convert("CMYK"), "JPEG"),
+    }
+    for name, data in uploads.items():
+        response = upload(client, data, name=name)
+        assert response.status_code == 201, (name, response.text)
+        body = response.json()
+        if name == "exif.jpg":
+            assert (body["width"], body["height"]) == (32, 64)  # orientation applied
+        out = client.post(
+            "/api/v1/predict", json={"model": "tanks-fair", "image": body["sha256"], "top_k": 2}
+        )
+        assert out.status_code == 200 and len(out.json()["classes"]) == 2, name
+
+
+def test_a_method_the_model_cannot_run_is_409(tmp_path):
+    settings = WebSettings(models=("demo:digits-onnx",), data_dir=tmp_path)
+    with TestClient(create_app(settings)) as client:
+        sha = upload(client, demo_images("digit-3")[0]).json()["sha256"]
+        body = {"model": "digits-onnx", "image": sha, "method": "grad-cam"}
+        response = client.post("/api/v1/jobs", json=body)
+        assert response.status_code == 409 and "needs layers" in response.json()["detail"]
+
+
+def test_faithfulness_and_sanity_through_the_api(client):
+    sha = upload(client, demo_images("tank-sunny")[0]).json()["sha256"]
+    body = {"model": "tanks-fair", "image": sha, "method": "saliency", "faithfulness": True}
+    job = wait(client, client.post("/api/v1/jobs", json=body).json()["id"])
+    curves = client.get(job["result"]["json"]).json()["extras"]["faithfulness"][0]
+    assert len(curves["deletion"]) == 21 and 0 <= curves["deletion_auc"] <= 1
+    sanity = client.post(f"/api/v1/jobs/{job['id']}/sanity")
+    assert sanity.status_code == 201
+    checked = wait(client, sanity.json()["id"])
+    assert checked["status"] == "done" and set(checked["result"]) == {"json"}
+    result = client.get(checked["result"]["json"]).json()
+    assert result["verdict"] in ("pass", "fail") and result["of"] == job["id"]
+    assert len(result["steps"]) >= 3 and result["method"] == "saliency"
+    assert client.post("/api/v1/jobs/nope/sanity").status_code == 404
+    queued = client.post(
+        "/api/v1/jobs",
+        json={"model": "tanks-fair", "image": sha, "method": "rise", "settings": {"masks": 99999}},
+    ).json()
+    assert client.post(f"/api/v1/jobs/{queued['id']}/sanity").status_code == 409
+    client.post(f"/api/v1/jobs/{queued['id']}/cancel")
