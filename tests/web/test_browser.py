@@ -121,21 +121,22 @@ def post_json(url: str, body: dict) -> dict:
         return json.loads(response.read())
 
 
-def bar_state(page) -> tuple[float, float]:
-    return page.evaluate(
-        "() => { const b = document.querySelector('progress.bar'); return [b.value, b.max]; }"
-    )
+def fill_form(page, url: str, method: str, sample: str | None = None, **settings) -> None:
+    """Open the run form, tick a sample, choose a method and type its settings."""
+    page.goto(url)
+    if sample:
+        page.check(f"input[name=samples][value={sample}]")
+    page.check(f"input[name=method][value={method}]")
+    for name, value in settings.items():
+        page.fill(f"#f-{method}\\.{name}", str(value))
 
 
 def test_upload_occlusion_progress_overlay_tabs(server, page):
-    page.goto(f"{server}/?model=tanks-fair")
+    # window: a setting changed from its default; many small batches: a visible progress
+    fill_form(page, f"{server}/?model=tanks-fair", "occlusion", window=4, stride=1, batch_size=1)
+    assert page.is_visible("#settings-occlusion") and not page.is_visible("#settings-saliency")
     page.set_input_files("#files", str(demo_images("tank-overcast")[0]))
     assert "tank-overcast.png" in page.text_content("#chosen-files")
-    page.check("input[name=method][value=occlusion]")
-    assert page.is_visible("#settings-occlusion") and not page.is_visible("#settings-saliency")
-    page.fill("#f-occlusion\\.window", "4")  # a setting changed from its default
-    page.fill("#f-occlusion\\.stride", "1")
-    page.fill("#f-occlusion\\.batch_size", "1")  # many small batches: a visible progress
     page.check("input[name=target_mode][value=topk]")
     page.fill("input[name=top_k]", "2")
     page.click("#run")
@@ -208,11 +209,7 @@ def test_drag_and_drop_then_saliency(server, page):
 
 
 def test_cancel_a_long_job(server, page):
-    page.goto(f"{server}/?model=tanks-fair")
-    page.check("input[name=samples][value=tank-sunny]")
-    page.check("input[name=method][value=rise]")
-    page.fill("#f-rise\\.masks", "100000")
-    page.fill("#f-rise\\.batch_size", "1")
+    fill_form(page, f"{server}/?model=tanks-fair", "rise", "tank-sunny", masks=100000, batch_size=1)
     page.click("#run")
     page.wait_for_function("() => document.querySelector('progress.bar').value > 0")
     page.click("button.cancel")
@@ -222,10 +219,7 @@ def test_cancel_a_long_job(server, page):
 
 
 def test_client_side_validation_and_server_messages(server, page):
-    page.goto(f"{server}/?model=tanks-fair")
-    page.check("input[name=samples][value=tank-sunny]")
-    page.check("input[name=method][value=occlusion]")
-    page.fill("#f-occlusion\\.window", "0")
+    fill_form(page, f"{server}/?model=tanks-fair", "occlusion", "tank-sunny", window=0)
     page.click("#run")
     assert page.url.startswith(f"{server}/?")  # the browser stopped it: below the minimum
     assert page.evaluate("() => document.activeElement.id") == "f-occlusion.window"
@@ -238,11 +232,8 @@ def test_client_side_validation_and_server_messages(server, page):
 
 
 def test_compare_two_models(server, page):
-    page.goto(f"{server}/compare?model=tanks-biased")
-    page.check("input[name=samples][value=tank-overcast]")
-    page.check("input[name=method][value=occlusion]")
-    page.fill("#f-occlusion\\.window", "8")
-    page.fill("#f-occlusion\\.stride", "4")
+    url = f"{server}/compare?model=tanks-biased"
+    fill_form(page, url, "occlusion", "tank-overcast", window=8, stride=4)
     page.select_option("#compare-select", "tanks-fair")
     page.click("#run")
     page.wait_for_url("**/compare?pairs=*")

@@ -248,6 +248,18 @@ def test_errors_are_html_for_pages_and_json_for_the_api(client):
     assert client.get("/samples/..%2F..%2Fmodels.png").status_code == 404
 
 
+def test_a_result_deleted_from_disk_is_reported_not_a_crash(client):
+    page = finished_page(client, run(client, method="saliency", samples=["digit-0"]))
+    job_id = re.search(r'data-job="(\w+)"', page.text).group(1)
+    store = client.app.state.runner.store
+    for path in store.result_dir(job_id).iterdir():
+        path.unlink()
+    page = client.get(f"/jobs/{job_id}")
+    assert page.status_code == 200 and "are missing from the data folder" in page.text
+    again = finished_page(client, run(client, method="saliency", samples=["digit-0"]))
+    assert f'data-job="{job_id}"' not in again.text and 'data-status="done"' in again.text
+
+
 def test_security_headers_and_cross_site_posts(client):
     page = client.get("/")
     policy = page.headers["content-security-policy"]

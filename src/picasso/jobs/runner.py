@@ -139,8 +139,8 @@ class JobRunner:
     def _queue(self, model: str, method: str, request: dict[str, Any]) -> Job:
         key = cache_key(self.models[model], method, request)
         cached = self.store.cached(key)
-        if cached is not None:
-            return cached
+        if cached is not None and self.store.result_files(cached)["json"].is_file():
+            return cached  # (a result deleted from disk is computed again)
         job = self.store.insert(uuid.uuid4().hex, key, model, method, request)
         progress = Progress(lambda done, total, _id=job.id: self._report(_id, done, total))
         with self._lock:

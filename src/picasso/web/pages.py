@@ -223,6 +223,9 @@ def job_view(request: Request, job: Job) -> dict[str, Any]:
     if job.status != "done":
         return view
     files = store.result_files(job)
+    if not files["json"].is_file():
+        view["error"] = f"the result files of job {job.id} are missing from the data folder"
+        return view
     result = json.loads(files["json"].read_text(encoding="utf-8"))
     base = f"/api/v1/jobs/{job.id}/"
     view.update(
