@@ -118,3 +118,45 @@ def test_standard_resnet_agrees_in_keras_and_savedmodel(tmp_path, astronaut_smal
         exported = picasso.load_model(path, **norm)
         assert exported.info.input_size == (64, 80)
         assert_same_picture(original, exported, astronaut_small, window=16, stride=8)
+
+
+@pytest.mark.parametrize("fmt", ["keras", "tensorflow", "onnx"])
+def test_smoothgrad_and_integrated_gradients_agree_across_frameworks(originals, fmt):
+    """The gradient methods built on the same `gradients` call give the PyTorch maps."""
+    original = originals["tanks-fair"]
+    exported = picasso.load_model(f"demo:tanks-fair-{fmt}")
+    image = demo_images("tank-overcast")[0]
+    for method, settings in (
+        ("smoothgrad", {"samples": 4, "noise": 0.1, "seed": 3}),
+        ("integrated-gradients", {"steps": 16, "baseline": "blur"}),
+    ):
+        a = picasso.explain(original, image, method=method, target=[0, 1], **settings)
+        b = picasso.explain(exported, image, method=method, target=[0, 1], **settings)
+        assert np.abs(a.attributions).max() > 1e-3, method
+        np.testing.assert_allclose(b.attributions, a.attributions, atol=1e-3, rtol=0)
+        if method == "integrated-gradients":
+            np.testing.assert_allclose(
+                b.extras["completeness_gap"], a.extras["completeness_gap"], atol=1e-3
+            )
+
+
+KERAS_THEN_ONNX = """
+import picasso
+from picasso.demo import demo_images
+image = demo_images("tank-overcast")[0]
+keras_model = picasso.load_model("demo:tanks-fair-keras")   # imports TensorFlow
+picasso.explain(keras_model, image, method="saliency")
+onnx_model = picasso.load_model("demo:tanks-fair-onnx")     # gradients: onnx2torch, torchvision
+print(picasso.explain(onnx_model, image, method="saliency").attribution.shape)
+"""
+
+
+def test_a_keras_model_then_an_onnx_model_in_one_process():
+    """TensorFlow first, then Triton (through onnx2torch's torchvision) used to crash the
+    process with a segmentation fault; the adapters now import Triton first."""
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    done = subprocess.run(
+        [sys.executable, "-c", KERAS_THEN_ONNX], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("(64, 64)")

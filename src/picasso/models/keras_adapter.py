@@ -15,12 +15,13 @@ import numpy as np
 from ..core.errors import MissingDependencyError, ModelLoadError, PicassoError
 from ..core.model import GRADIENTS, LAYERS, Model, ModelInfo, ScoreKind
 from .card import ModelCard, hook_kwargs
-from .shapes import ChannelsMixin, probe_forward, resolve_input
+from .shapes import ChannelsMixin, preload_triton, probe_forward, resolve_input
 
 SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
 def _keras():
+    preload_triton()
     try:
         import keras
     except ImportError:

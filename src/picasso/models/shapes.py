@@ -104,3 +104,26 @@ def resolve_input(
     info = build_info(card, path, framework, {**extras, "layout": layout})
     check_graph_shape(path, shape, layout, info)
     return info, layout
+
+
+def preload_triton() -> None:
+    """Import Triton before TensorFlow, where both are installed.
+
+    PyTorch's CUDA builds import Triton lazily (``torch._dynamo``, which torchvision and
+    onnx2torch import). Triton and TensorFlow each bundle LLVM, and importing Triton
+    after TensorFlow crashes the process (a segmentation fault); the other order works.
+    The Keras and SavedModel adapters call this before they import TensorFlow, so
+    serving a Keras model next to an ONNX one (whose gradients go through onnx2torch)
+    is safe. Too late if TensorFlow is already imported; harmless without Triton.
+    """
+    import importlib.util
+    import sys
+
+    if "triton" in sys.modules or "tensorflow" in sys.modules:
+        return
+    if importlib.util.find_spec("triton") is None:
+        return
+    try:
+        import triton  # noqa: F401
+    except Exception:  # a broken Triton install must not stop TensorFlow models
+        return

@@ -16,10 +16,11 @@ import numpy as np
 from ..core.errors import MissingDependencyError, ModelLoadError
 from ..core.model import GRADIENTS, Model, ModelInfo, ScoreKind
 from .card import ModelCard, hook_kwargs
-from .shapes import ChannelsMixin, probe_forward, resolve_input
+from .shapes import ChannelsMixin, preload_triton, probe_forward, resolve_input
 
 
 def _tf():
+    preload_triton()
     try:
         import tensorflow as tf
     except ImportError:
