@@ -188,24 +188,38 @@ def test_upload_occlusion_progress_overlay_tabs(server, page):
     assert tabs.nth(1).get_attribute("aria-selected") == "true"
 
 
-def test_drag_and_drop_then_saliency(server, page):
+def test_drop_two_images_then_saliency(server, page):
     page.goto(f"{server}/?model=tanks-biased")
-    data = list(demo_images("forest-overcast")[0].read_bytes())
+    files = {
+        "dropped-forest.png": list(demo_images("forest-overcast")[0].read_bytes()),
+        "dropped-tank.png": list(demo_images("tank-sunny")[0].read_bytes()),
+    }
     page.evaluate(
-        """bytes => {
+        """files => {
             const transfer = new DataTransfer();
-            const file = new File([new Uint8Array(bytes)], "dropped.png", {type: "image/png"});
-            transfer.items.add(file);
+            for (const [name, bytes] of Object.entries(files)) {
+                transfer.items.add(new File([new Uint8Array(bytes)], name, {type: "image/png"}));
+            }
             const zone = document.getElementById("dropzone");
             zone.dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true}));
         }""",
-        data,
+        files,
     )
-    assert "dropped.png" in page.text_content("#chosen-files")
+    chosen = page.text_content("#chosen-files")
+    assert "dropped-forest.png" in chosen and "dropped-tank.png" in chosen
     page.check("input[name=method][value=saliency]")
     page.click("#run")
+    page.wait_for_url("**/history?jobs=*")  # several images: the list of their jobs
+    rows = page.locator("table.history tbody tr")
+    assert rows.count() == 2
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('table.history tbody tr')]"
+        ".every(row => row.dataset.status === 'done')"
+    )
+    names = page.locator("table.history tbody td:nth-child(5)").all_text_contents()
+    assert sorted(names) == ["dropped-forest", "dropped-tank"]
+    page.locator("table.history a", has_text="open").first.click()
     page.wait_for_selector(".result")
-    assert "image dropped" in page.text_content(".meta")
 
 
 def test_cancel_a_long_job(server, page):

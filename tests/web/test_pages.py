@@ -280,3 +280,19 @@ def test_api_token_protects_pages_with_a_login(tmp_path):
         assert client.post("/login", data={"token": "wrong"}).status_code == 401
         assert client.post("/login", data={"token": "s3cret"}).status_code == 200  # -> start page
         assert "What does" in client.get("/").text  # the cookie now opens the pages
+
+
+def test_results_survive_a_restart_and_cut_jobs_say_so(tmp_path):
+    settings = WebSettings(models=("demo:tanks-fair",), data_dir=tmp_path)
+    with TestClient(create_app(settings)) as client:
+        done = finished_page(client, run(client, method="saliency"))
+        done_id = re.search(r'data-job="(\w+)"', done.text).group(1)
+        long = run(client, method="rise", **{"rise.masks": "100000", "rise.batch_size": "1"})
+        long_id = re.search(r'data-job="(\w+)"', long.text).group(1)
+    with TestClient(create_app(settings)) as client:  # the server again, same data folder
+        history = client.get("/history").text
+        assert f'<tr data-job="{done_id}" data-status="done"' in history
+        assert f'<tr data-job="{long_id}" data-status="interrupted"' in history
+        assert 'class="heat pixelated"' in client.get(f"/jobs/{done_id}").text
+        cut = client.get(f"/jobs/{long_id}").text
+        assert "the server stopped before this job finished" in cut
