@@ -138,7 +138,7 @@ def test_every_registered_method_renders_its_results_page(client):
         assert 'data-status="done"' in page.text, (method, page.text[:3000])
         assert "Probabilities" in page.text or "own-template" in page.text
         if method == "class-probabilities":
-            assert 'class="heat' not in page.text
+            assert 'class="heat' not in page.text and "draws no map" in page.text
         elif method == "brightness":
             assert re.search(r'class="own-template">brightness of tank-overcast: \d', page.text)
         else:
