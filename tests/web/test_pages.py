@@ -201,6 +201,16 @@ def test_sanity_check_button(client):
     assert re.search(r"Verdict: <strong>(pass|fail)</strong>", sanity.text)
     assert sanity.text.count("<tr><td>") >= 3  # one row per randomisation stage
     assert f'href="/jobs/{job_id}"' in sanity.text
+    verdict = re.search(r"Verdict: <strong>(\w+)</strong>", sanity.text).group(1)
+    result = client.get(f"/jobs/{job_id}").text  # the verdict next to the map now
+    assert f"<strong>{verdict}</strong>" in result and 'id="sanity-line"' in result
+    assert "Sanity check this map" not in result  # done once: the button is gone
+
+
+def test_a_method_the_model_cannot_run_is_a_409_page(client):
+    page = run(client, method="grad-cam", model="digits-onnx", samples=["digit-3"])
+    assert page.status_code == 409 and page.headers["content-type"].startswith("text/html")
+    assert "needs layers" in page.text
 
 
 def test_compare_two_models_side_by_side(client):

@@ -123,6 +123,14 @@ class JobStore:
         )
         return _job(rows[0]) if rows else None
 
+    def sanity_of(self, job_id: str) -> Job | None:
+        """The newest sanity-check job of ``job_id``, if any was started."""
+        rows = self._execute(
+            "SELECT * FROM jobs WHERE request LIKE ? ORDER BY created DESC LIMIT 1",
+            (f'%"of": "{job_id}"%',),  # request JSON is written with sorted keys
+        )
+        return _job(rows[0]) if rows else None
+
     def update(self, job_id: str, **fields: Any) -> None:
         names = ", ".join(f"{name} = ?" for name in fields)
         self._execute(f"UPDATE jobs SET {names} WHERE id = ?", (*fields.values(), job_id))

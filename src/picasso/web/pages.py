@@ -257,6 +257,7 @@ def job_view(request: Request, job: Job) -> dict[str, Any]:
                 result["targets"], extras.get("faithfulness", []), strict=False
             )
         ],
+        sanity=_sanity_summary(store, job),
         can_sanity=bool(
             result.get("maps")
             and job.model in state.models
@@ -264,6 +265,18 @@ def job_view(request: Request, job: Job) -> dict[str, Any]:
         ),
     )
     return view
+
+
+def _sanity_summary(store: Any, job: Job) -> dict[str, Any] | None:
+    """The latest sanity check of this result, for the line next to the map."""
+    check = store.sanity_of(job.id)
+    if check is None:
+        return None
+    summary: dict[str, Any] = {"job": check}
+    path = store.result_files(check)["json"]
+    if check.status == "done" and path.is_file():
+        summary.update(json.loads(path.read_text(encoding="utf-8")))
+    return summary
 
 
 def _job(request: Request, job_id: str) -> Job:
