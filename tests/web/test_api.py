@@ -148,6 +148,8 @@ def test_bad_job_requests(client):
             assert fragment in response.json()["detail"]
     assert client.get("/api/v1/jobs").json() == []  # none of them was queued
     assert client.get("/api/v1/jobs/nope").status_code == 404
+    assert client.get("/api/v1/jobs?limit=-1").status_code == 422
+    assert client.get("/api/v1/jobs?limit=lots").status_code == 422
     assert client.get("/api/v1/models").status_code == 200  # still serving
 
 

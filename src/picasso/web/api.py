@@ -10,7 +10,7 @@ import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, HTTPException, Request, UploadFile
+from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -149,7 +149,9 @@ def create_job(request: Request, body: JobRequest) -> dict[str, Any]:
 
 
 @router.get("/jobs", summary="Recent jobs, newest first")
-def list_jobs(request: Request, limit: int = 50) -> list[dict[str, Any]]:
+def list_jobs(
+    request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 50
+) -> list[dict[str, Any]]:
     return [job_json(request, job) for job in _state(request).runner.store.list(limit)]
 
 
