@@ -3,6 +3,7 @@
 
 const FINISHED = ["done", "failed", "cancelled", "interrupted"];
 const RELOAD_DELAY_MS = 400;
+const MAX_STREAMS = 4;
 
 function modelSwitcher() {
   const select = document.getElementById("model-select");
@@ -60,7 +61,9 @@ function methodPanels() {
 }
 
 function liveJobs() {
-  document.querySelectorAll("[data-events]").forEach((el) => {
+  // Each stream holds a connection and browsers allow about six per server: follow a
+  // few jobs live; the page reloads (and follows the next ones) when one finishes.
+  Array.from(document.querySelectorAll("[data-events]")).slice(0, MAX_STREAMS).forEach((el) => {
     const source = new EventSource(el.dataset.events);
     const bar = el.querySelector("progress");
     const text = el.querySelector(".progress-text");
