@@ -192,10 +192,11 @@ def test_serve_reads_a_config_file_and_options_win(cli, tmp_path, monkeypatch):
 
     started = {}
 
-    def fake_run(app, host, port, log_level):  # record instead of serving
-        started.update(app=app, host=host, port=port)
+    def fake_run(server):  # record instead of serving
+        config = server.config
+        started.update(app=config.app, host=config.host, port=config.port, server=server)
 
-    monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setattr(uvicorn.Server, "run", fake_run)
     config = tmp_path / "serve.toml"
     config.write_text(
         'models = ["demo:digits"]\nport = 9000\ndata_dir = "jobs"\nmax_upload_mb = 1\n'
@@ -204,6 +205,9 @@ def test_serve_reads_a_config_file_and_options_win(cli, tmp_path, monkeypatch):
     result = run(cli, "serve", "--config", str(config), "--workers", "3")
     assert result.exit_code == 0, result.output
     assert started["port"] == 9000 and started["host"] == "127.0.0.1"
+    assert started["app"].state.stopping() is False  # progress streams watch this
+    started["server"].should_exit = True
+    assert started["app"].state.stopping() is True
     settings = started["app"].state.settings
     assert settings.models == ("demo:digits",) and settings.workers == 3
     assert settings.data_dir == tmp_path / "jobs" and settings.max_upload_bytes == 2**20

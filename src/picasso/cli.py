@@ -347,7 +347,20 @@ def build_cli(registry: MethodRegistry) -> click.Group:
             f"Picasso on http://{host}:{port}/ (API: /api/v1, data: {settings.data_dir}); "
             f"loading {len(settings.models)} model(s)..."
         )
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+        app = create_app(settings)
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            # Open progress streams end when the server stops (they watch should_exit);
+            # anything still open after the grace period is closed, then the lifespan
+            # stops the jobs, which are recorded as interrupted.
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+        )
+        server = uvicorn.Server(config)
+        app.state.stopping = lambda: server.should_exit
+        server.run()
 
     @cli.command("methods")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -424,6 +437,8 @@ def build_cli(registry: MethodRegistry) -> click.Group:
 
     return cli
 
+
+SHUTDOWN_GRACE_S = 3
 
 SERVE_KEYS = {
     "models": list,

@@ -184,6 +184,8 @@ async def job_events(request: Request, job_id: str) -> StreamingResponse:
     is finished. Reading the row runs in a thread: the event loop never blocks."""
     store = _state(request).runner.store
     first = found(await asyncio.to_thread(store.get, job_id), job_id)
+    # `picasso serve` says when the server is stopping, so that streams end at once.
+    stopping = getattr(_state(request), "stopping", lambda: False)
 
     async def stream() -> AsyncIterator[str]:
         job, last = first, None
@@ -193,7 +195,7 @@ async def job_events(request: Request, job_id: str) -> StreamingResponse:
             if seen != last:
                 yield f"data: {json.dumps(body)}\n\n"
                 last = seen
-            if job.status in FINISHED or await request.is_disconnected():
+            if job.status in FINISHED or stopping() or await request.is_disconnected():
                 return
             await asyncio.sleep(EVENT_INTERVAL)
             job = await asyncio.to_thread(store.get, job_id) or job
