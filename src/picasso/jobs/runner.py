@@ -113,6 +113,8 @@ class JobRunner:
         of = self.store.get(job_id)
         if of is None or of.status != "done" or of.request.get("kind", "explain") != "explain":
             raise JobError(f"job {job_id} is not a finished visualization")
+        if of.model not in self.models:
+            raise ModelLoadError(f"model {of.model!r} of job {job_id} is not served any more")
         method_cls = get_method(of.method, self.registry)
         if not method_cls.produces_map:
             raise CapabilityError(f"{of.method} produces no map to check")
@@ -132,7 +134,7 @@ class JobRunner:
         }
         return self._queue(of.model, of.method, request)
 
-    def _first_target(self, job: Job) -> int | None:
+    def _first_target(self, job: Job) -> int:
         summary = self.store.result_files(job)["json"]
         return json.loads(summary.read_text(encoding="utf-8"))["targets"][0]["index"]
 

@@ -45,6 +45,7 @@ def default_models() -> tuple[str, ...]:
 
 
 MAX_FILES = 32  # images in one submitted form
+COOKIE = "picasso_token"  # where the login page keeps the API token
 
 
 @dataclass
@@ -159,8 +160,6 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     async def guard(request: Request, call_next):
         token = settings.api_token
         if token and request.url.path not in OPEN_PATHS:
-            from .pages import COOKIE
-
             given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
             given = given or request.cookies.get(COOKIE, "")
             if not secrets.compare_digest(given, token):
@@ -176,7 +175,10 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
             if origin and urlsplit(origin).netloc != request.headers.get("host"):
                 return answer(request, 403, f"requests from {origin} are not accepted")
             limit = settings.max_upload_bytes * MAX_FILES + 1_000_000
-            if int(request.headers.get("content-length") or 0) > limit:
+            length = request.headers.get("content-length") or "0"
+            if not length.isdigit():
+                return answer(request, 400, "malformed Content-Length header")
+            if int(length) > limit:
                 return answer(request, 413, f"request is larger than {limit:,} bytes")
         response = await call_next(request)
         # No inline scripts anywhere; Swagger UI sets inline styles on the docs page.
@@ -197,7 +199,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     return app
 
 
-OPEN_PATHS = frozenset({"/login", "/static/own/app.css"})
+OPEN_PATHS = frozenset({"/login", "/static/own/app.css", "/static/own/app.js"})
 
 
 def _wants_html(request: Request) -> bool:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 import json
+import secrets
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ from ..jobs import Job
 from ..jobs.store import FINISHED
 from ..plugins import MethodRegistry
 from .api import found, store_upload
-from .app import MAX_FILES
+from .app import COOKIE, MAX_FILES
 from .forms import form_fields, settings_from_form
 
 router = APIRouter(include_in_schema=False)
@@ -99,9 +101,10 @@ def render(
 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    from http import HTTPStatus
-
-    reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Error"
     return render(request, "error.html", status, error=message, code=status, reason=reason)
 
 
@@ -463,13 +466,8 @@ async def login(request: Request) -> Response:
     given = str(form.get("token") or "")
     if token is None:
         return RedirectResponse("/", status_code=303)
-    import secrets
-
     if not secrets.compare_digest(given, token):
         return render(request, "login.html", 401, error="wrong token")
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
     return response
-
-
-COOKIE = "picasso_token"
