@@ -353,6 +353,7 @@ def build_cli(registry: MethodRegistry) -> click.Group:
             host=host,
             port=port,
             log_level="warning",
+            log_config=None,  # leave the process's logging set-up alone (warnings still show)
             # Open progress streams end when the server stops (they watch should_exit);
             # anything still open after the grace period is closed, then the lifespan
             # stops the jobs, which are recorded as interrupted.
