@@ -207,6 +207,16 @@ def test_sanity_check_button(client):
     assert "Sanity check this map" not in result  # done once: the button is gone
 
 
+def test_no_sanity_check_where_the_model_cannot_be_randomised(client):
+    page = finished_page(
+        client, run(client, method="saliency", model="digits-onnx", samples=["digit-7"])
+    )
+    assert 'data-status="done"' in page.text and "Sanity check this map" not in page.text
+    job_id = re.search(r'data-job="(\w+)"', page.text).group(1)
+    refused = client.post(f"/jobs/{job_id}/sanity")
+    assert refused.status_code == 409 and "cannot be randomised" in refused.text
+
+
 def test_a_method_the_model_cannot_run_is_a_409_page(client):
     page = run(client, method="grad-cam", model="digits-onnx", samples=["digit-3"])
     assert page.status_code == 409 and page.headers["content-type"].startswith("text/html")

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.errors import Cancelled, CapabilityError, JobError, ModelLoadError, PicassoError
+from ..core.errors import Cancelled, JobError, ModelLoadError, PicassoError
 from ..core.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image
 from ..core.model import RANDOMIZE, Model
 from ..core.progress import Progress
@@ -108,20 +108,29 @@ class JobRunner:
             self.store.save_image(loaded.sha256, encoded.getvalue())
         return self._queue(model, method_cls.name, request)
 
+    def sanity_problem(self, job: Job) -> str | None:
+        """Why ``job`` cannot be sanity-checked, or None when it can."""
+        if job.status != "done" or job.request.get("kind", "explain") != "explain":
+            return f"job {job.id} is not a finished visualization"
+        if job.model not in self.models:
+            return f"model {job.model!r} of job {job.id} is not served any more"
+        method_cls = self.registry.get(job.method)
+        if method_cls is None:
+            return f"method {job.method!r} of job {job.id} is not registered any more"
+        if not method_cls.produces_map:
+            return f"{job.method} produces no map to check"
+        if RANDOMIZE not in self.models[job.model].capabilities:
+            return f"model {job.model!r} cannot be randomised, so it cannot be sanity-checked"
+        return None
+
     def submit_sanity(self, job_id: str) -> Job:
         """Queue the sanity check (cascading randomisation) of a finished job's map."""
         of = self.store.get(job_id)
-        if of is None or of.status != "done" or of.request.get("kind", "explain") != "explain":
-            raise JobError(f"job {job_id} is not a finished visualization")
-        if of.model not in self.models:
-            raise ModelLoadError(f"model {of.model!r} of job {job_id} is not served any more")
-        method_cls = get_method(of.method, self.registry)
-        if not method_cls.produces_map:
-            raise CapabilityError(f"{of.method} produces no map to check")
-        if RANDOMIZE not in self.models[of.model].capabilities:
-            raise CapabilityError(
-                f"model {of.model!r} cannot be randomised, so it cannot be sanity-checked"
-            )
+        if of is None:
+            raise JobError(f"no job {job_id}")
+        problem = self.sanity_problem(of)
+        if problem is not None:
+            raise JobError(problem)
         request = {
             "kind": "sanity",
             "of": job_id,

@@ -8,6 +8,7 @@ import hashlib
 import json
 import re
 from collections.abc import AsyncIterator
+from pathlib import PurePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
@@ -15,7 +16,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from ..core.errors import InvalidImageError
-from ..core.images import decode_image_bytes, load_image
+from ..core.images import LoadedImage, decode_image_bytes, load_image
 from ..jobs import Job
 from ..jobs.store import FINISHED
 
@@ -109,9 +110,10 @@ def display_name(filename: str | None) -> str:
     return cleaned[:80] or "upload"
 
 
-def store_upload(request: Request, file: UploadFile) -> dict[str, Any]:
+def store_upload(request: Request, file: UploadFile) -> LoadedImage:
     """Check an uploaded file (byte limit, decodes as an image within the pixel limit)
-    and keep it under its sha256. The client's file name is only ever a label."""
+    and keep it under its sha256. The client's file name is only ever a label: the
+    returned image is named by it, without its suffix."""
     settings = _state(request).settings
     data = file.file.read(settings.max_upload_bytes + 1)
     label = display_name(file.filename)
@@ -125,12 +127,14 @@ def store_upload(request: Request, file: UploadFile) -> dict[str, Any]:
         raise HTTPException(422, str(exc)) from None
     sha256 = hashlib.sha256(data).hexdigest()
     _state(request).runner.store.save_image(sha256, data)
-    return {"sha256": sha256, "name": label, "width": image.width, "height": image.height}
+    return LoadedImage(image, PurePath(label).stem or label, sha256)
 
 
 @router.post("/images", status_code=201, summary="Upload an image (checked by decoding)")
 def upload_image(request: Request, file: Annotated[UploadFile, File()]) -> dict[str, Any]:
-    return store_upload(request, file)
+    stored = store_upload(request, file)
+    width, height = stored.image.size
+    return {"sha256": stored.sha256, "name": stored.name, "width": width, "height": height}
 
 
 @router.post("/jobs", status_code=201, summary="Start a visualization job")
@@ -190,10 +194,9 @@ async def job_events(request: Request, job_id: str) -> StreamingResponse:
     async def stream() -> AsyncIterator[str]:
         job, last = first, None
         while True:
-            body = job_json(request, job)
             seen = (job.status, job.done, job.total)
             if seen != last:
-                yield f"data: {json.dumps(body)}\n\n"
+                yield f"data: {json.dumps(job_json(request, job))}\n\n"
                 last = seen
             if job.status in FINISHED or stopping() or await request.is_disconnected():
                 return

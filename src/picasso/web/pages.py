@@ -23,7 +23,7 @@ from starlette.datastructures import UploadFile
 from .._version import __version__
 from ..core.errors import PicassoError, SettingsError
 from ..core.images import LoadedImage, load_image
-from ..core.model import RANDOMIZE, Model
+from ..core.model import Model
 from ..demo import IMAGES_DIR
 from ..jobs import Job
 from ..jobs.store import FINISHED
@@ -261,11 +261,7 @@ def job_view(request: Request, job: Job) -> dict[str, Any]:
             )
         ],
         sanity=_sanity_summary(store, job),
-        can_sanity=bool(
-            result.get("maps")
-            and job.model in state.models
-            and RANDOMIZE in state.models[job.model].capabilities
-        ),
+        can_sanity=state.runner.sanity_problem(job) is None,
     )
     return view
 
@@ -408,15 +404,10 @@ def _run(request: Request, form: Any) -> Response:
         if not isinstance(upload, UploadFile) or not upload.filename:
             continue  # an empty file input
         try:
-            stored = store_upload(request, upload)
+            images.append(store_upload(request, upload))
         except HTTPException as exc:
             errors["images"] = exc.detail
             return again(exc.status_code, exc.detail)
-        loaded = load_image(
-            state.runner.store.image_path(stored["sha256"]), state.settings.max_pixels
-        )
-        label = Path(str(stored.get("name") or "upload")).stem
-        images.append(LoadedImage(loaded.image, label, loaded.sha256))
     for name in shown.samples:
         if name not in sample_names():
             errors["images"] = f"no sample image {name!r}"
