@@ -17,10 +17,11 @@ from typing import Any
 
 from ._version import __version__
 from .core.errors import PicassoError
-from .core.explanation import Explanation, Target
 from .core.method import Method, MethodOutput, MethodSettings
 from .core.model import Model
 from .core.progress import Progress
+from .core.targets import Target
+from .explanation import Explanation
 from .models import from_torch, load_model
 
 __all__ = [

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .core.model import Model
-from .visualizations.occlusion import baseline_fill
+from .visualizations.imaging import baseline_fill
 
 
 def _curve(

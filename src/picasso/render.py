@@ -10,15 +10,28 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.figure import Figure
 
-from .core.explanation import Explanation, color_limits
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from .explanation import Explanation
 
 DIVERGING = "RdBu_r"
 SEQUENTIAL = "inferno"
 OPACITY = 0.6
+
+
+def color_limits(values: np.ndarray, signed: bool) -> tuple[float, float]:
+    """The value range a colormap spans: symmetric around zero for signed maps (so
+    white means no effect), the map's own range for magnitudes."""
+    if signed:
+        bound = float(np.abs(values).max()) or 1.0
+        return -bound, bound
+    low, high = float(values.min()), float(values.max())
+    return low, high if high > low else low + 1.0
 
 
 def _safe_stem(stem: str) -> str:
@@ -29,6 +42,8 @@ def _safe_stem(stem: str) -> str:
 def overlay_figure(exp: Explanation) -> Figure:
     """One panel per target: the input with the map over it, a color bar and the
     target's label and probability."""
+    from matplotlib.figure import Figure
+
     if len(exp.attributions) == 0:
         return probabilities_figure(exp)
     n = len(exp.targets)
@@ -50,6 +65,8 @@ def overlay_figure(exp: Explanation) -> Figure:
 
 
 def probabilities_figure(exp: Explanation) -> Figure:
+    from matplotlib.figure import Figure
+
     classes = exp.extras.get("classes") or [t._asdict() for t in exp.top]
     fig = Figure(figsize=(7.5, 3.6), dpi=100, layout="constrained")
     ax_img, ax_bar = fig.subplots(1, 2, width_ratios=[1, 1.6])

@@ -14,11 +14,12 @@ import numpy as np
 
 from ._version import __version__
 from .core.errors import TargetError
-from .core.explanation import Explanation, Target
 from .core.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image
 from .core.method import Method
 from .core.model import Model
 from .core.progress import Progress
+from .core.targets import Target
+from .explanation import Explanation
 from .plugins import MethodRegistry, discover
 
 TOP_CLASSES = 5

@@ -20,7 +20,7 @@ def loaded_after(statement: str) -> set[str]:
     "statement",
     [
         "import picasso",
-        "import picasso.core.model, picasso.core.method, picasso.core.explanation, "
+        "import picasso.core.model, picasso.core.method, picasso.core.targets, "
         "picasso.core.images, picasso.core.preprocessing, picasso.core.progress",
         "import picasso.plugins, picasso.service, picasso.render, picasso.cli; picasso.methods()",
     ],

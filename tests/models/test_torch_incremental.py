@@ -100,7 +100,7 @@ def test_incremental_equals_dense_and_captum(factory, size, settings):
 
 
 def incremental_fill(batch, settings):
-    from picasso.visualizations.occlusion import baseline_fill
+    from picasso.visualizations.imaging import baseline_fill
 
     fill = baseline_fill(batch[0], settings["baseline"], settings["window"])
     return fill if np.isscalar(fill) else torch.from_numpy(fill)[None]

@@ -14,7 +14,7 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 import picasso
 from picasso.core.errors import SettingsError
 from picasso.demo import demo_images
-from picasso.visualizations.grad_cam import resize_bilinear
+from picasso.visualizations.imaging import resize_bilinear
 
 REFERENCES = {"grad-cam": ReferenceGradCAM, "grad-cam++": ReferenceGradCAMPlusPlus}
 

@@ -12,7 +12,8 @@ from conftest import FlatNet, TinyConvNet, seeded
 from picasso.core.errors import Cancelled, SettingsError
 from picasso.core.model import Occluder
 from picasso.core.progress import Progress
-from picasso.visualizations.occlusion import Occlusion, baseline_fill, window_starts
+from picasso.visualizations.imaging import baseline_fill
+from picasso.visualizations.occlusion import Occlusion, window_starts
 
 
 def captum_occlusion(module, batch, target, window, stride, baseline, score):

@@ -109,12 +109,31 @@ class Method:
             raise SettingsError(f"{cls.name}: {text}", problems) from None
 
     @classmethod
-    def check_capabilities(cls, model: Model) -> None:
+    def missing_capabilities(cls, model: Model) -> tuple[list[str], list[str]]:
+        """The capabilities this method needs that ``model`` lacks, and the model's
+        reasons for lacking them (e.g. which extra to install)."""
         missing = sorted(set(cls.requires) - set(model.capabilities))
+        reasons = [r for r in (model.capability_problem(c) for c in missing) if r]
+        return missing, reasons
+
+    @classmethod
+    def unavailable(cls, model: Model) -> str | None:
+        """Why this method cannot run on ``model``, for a person choosing a method
+        ("needs layers, which this model lacks (...)"), or None when it can."""
+        missing, reasons = cls.missing_capabilities(model)
+        if not missing:
+            return None
+        return f"needs {', '.join(missing)}, which this model lacks" + (
+            f" ({'; '.join(reasons)})" if reasons else ""
+        )
+
+    @classmethod
+    def check_capabilities(cls, model: Model) -> None:
+        """Refuse, before any work starts, a model this method cannot run on."""
+        missing, reasons = cls.missing_capabilities(model)
         if missing:
-            hints = [h for h in (model.capability_hint(c) for c in missing) if h]
             raise CapabilityError(
                 f"{cls.name} needs {', '.join(missing)}, which model "
                 f"{model.info.name!r} ({model.info.framework}) does not provide"
-                + "".join(f"; {h}" for h in hints)
+                + "".join(f"; {r}" for r in reasons)
             )

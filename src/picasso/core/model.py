@@ -1,9 +1,10 @@
 """The framework-neutral model surface that every method works against.
 
-An adapter (PyTorch today; Keras, TensorFlow and ONNX later) subclasses
-:class:`Model` and implements :meth:`Model.forward` and, where it can, the
-``gradients`` capability. Batches are float32 numpy arrays in NCHW layout; outputs
-are numpy arrays, so no framework type leaks past the adapter.
+An adapter (PyTorch, ONNX, Keras, TensorFlow, or a third party's) subclasses
+:class:`Model`, implements :meth:`Model.forward` and, where it can, the capability
+protocols (:class:`GradientModel`, :class:`LayerModel`, :class:`RandomizableModel`).
+Batches are float32 numpy arrays in NCHW layout; outputs are numpy arrays, so no
+framework type leaks past the adapter.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 from PIL import Image
@@ -95,6 +96,10 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
+#: A card's Python hooks: PIL images -> NCHW batch, and raw outputs -> probabilities.
+PreprocessHook = Callable[[list[Image.Image]], Any]
+DecodeHook = Callable[[np.ndarray], Any]
+
 Box = tuple[int, int, int, int]  # (y0, y1, x0, x1), end-exclusive, in input pixels
 
 
@@ -130,13 +135,19 @@ class Model(ABC):
     """A loaded classifier behind a framework-neutral surface.
 
     Subclasses implement :meth:`forward` (raw outputs as the model card declares:
-    logits or probabilities) and may implement :meth:`gradients`; they list what
-    they support in ``capabilities``.
+    logits or probabilities). Capabilities follow from what a subclass implements:
+    ``gradients`` (:class:`GradientModel`), ``layers`` (:class:`LayerModel`) and
+    ``randomize`` (:class:`RandomizableModel`). An adapter whose instances may lack an
+    implemented capability (a decode hook, a missing package) says why in
+    :meth:`capability_problem`.
     """
 
-    capabilities: frozenset[str] = frozenset()
-
-    def __init__(self, info: ModelInfo, preprocess_hook=None, decode_hook=None) -> None:
+    def __init__(
+        self,
+        info: ModelInfo,
+        preprocess_hook: PreprocessHook | None = None,
+        decode_hook: DecodeHook | None = None,
+    ) -> None:
         self.info = info
         self._preprocess_hook = preprocess_hook
         self._decode_hook = decode_hook
@@ -196,33 +207,49 @@ class Model(ABC):
         return Occluder(self, image, fill)
 
     # -- capabilities ------------------------------------------------------------
-    def capability_hint(self, capability: str) -> str:
-        """How to get a missing capability (e.g. a package to install), or ''."""
-        return ""
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What this model can do beyond forward passes (see :data:`CAPABILITIES`)."""
+        return frozenset(c for c in CAPABILITIES if self.capability_problem(c) is None)
+
+    def capability_problem(self, capability: str) -> str | None:
+        """Why this model lacks ``capability``, in words a user can act on (e.g. which
+        extra to install), or None when it has it. Adapters extend this where an
+        instance lacks what its class implements."""
+        protocol = CAPABILITIES.get(capability)
+        if protocol is None:
+            return f"{capability!r} is not a known capability"
+        if not isinstance(self, protocol):
+            return f"{self.info.framework} models do not provide {capability}"
+        if self._decode_hook is not None:
+            return "the model decodes its outputs with a Python hook, outside the framework"
+        return None
+
+
+@runtime_checkable
+class GradientModel(Protocol):
+    """The ``gradients`` capability: d score / d input."""
 
     def gradients(
         self, batch: np.ndarray, targets: Sequence[int], score: ScoreKind = "logit"
     ) -> tuple[np.ndarray, np.ndarray]:
         """Scores of ``targets[i]`` for ``batch[i]`` and their gradients w.r.t. the
         batch (same shape as ``batch``)."""
-        raise CapabilityError(f"model {self.info.name!r} does not provide gradients")
+        ...
+
+
+@runtime_checkable
+class LayerModel(Protocol):
+    """The ``layers`` capability: activations and gradients at a named layer."""
 
     def layer_names(self) -> list[str]:
         """Names of the layers :meth:`layer_gradients` accepts, input to output."""
-        raise CapabilityError(f"model {self.info.name!r} does not expose its layers")
-
-    def parameter_layers(self) -> list[str]:
-        """Layers that hold parameters, from input to output (for randomisation)."""
-        raise CapabilityError(f"model {self.info.name!r} cannot be randomised")
-
-    def randomized(self, layers: Sequence[str], seed: int = 0) -> Model:
-        """A copy whose ``layers`` have freshly initialised parameters."""
-        raise CapabilityError(f"model {self.info.name!r} cannot be randomised")
+        ...
 
     def layer_shapes(self, batch: np.ndarray) -> dict[str, tuple[int, ...]]:
         """Output shape of every named layer for ``batch``, in execution order (spatial
         outputs as (N, C, h, w))."""
-        raise CapabilityError(f"model {self.info.name!r} does not expose its layers")
+        ...
 
     def layer_gradients(
         self, batch: np.ndarray, layer: str, targets: Sequence[int], score: ScoreKind = "logit"
@@ -230,4 +257,42 @@ class Model(ABC):
         """Scores of ``targets[i]`` for ``batch[i]``, the activations of ``layer`` and
         the scores' gradients w.r.t. them. Spatial activations are (N, C, h, w)
         whatever the network's own layout; others keep their shape (e.g. tokens)."""
-        raise CapabilityError(f"model {self.info.name!r} does not expose its layers")
+        ...
+
+
+@runtime_checkable
+class RandomizableModel(Protocol):
+    """The ``randomize`` capability: copies with re-initialised layers (sanity checks)."""
+
+    def parameter_layers(self) -> list[str]:
+        """Layers that hold parameters, from input to output."""
+        ...
+
+    def randomized(self, layers: Sequence[str], seed: int = 0) -> Model:
+        """A copy whose ``layers`` have freshly initialised parameters."""
+        ...
+
+
+#: Capability names and the protocol a model implements to have each.
+CAPABILITIES: dict[str, type] = {
+    GRADIENTS: GradientModel,
+    LAYERS: LayerModel,
+    RANDOMIZE: RandomizableModel,
+}
+
+Capable = TypeVar("Capable")
+
+
+def require(model: Model, protocol: type[Capable]) -> Capable:
+    """``model`` as the capability protocol a method needs, or a :class:`CapabilityError`
+    naming what is missing and why."""
+    for name, candidate in CAPABILITIES.items():
+        if candidate is protocol:
+            problem = model.capability_problem(name)
+            if problem is None and isinstance(model, protocol):
+                return model
+            raise CapabilityError(
+                f"model {model.info.name!r} ({model.info.framework}) does not provide "
+                f"{name}: {problem or 'not implemented'}"
+            )
+    raise TypeError(f"{protocol!r} is not a capability protocol")

@@ -11,11 +11,21 @@ from typing import Any
 from ..core.errors import ModelLoadError
 from ..core.model import Model, ModelInfo
 from .card import ModelCard, card_from_dict, read_card
+from .protocols import FrameworkAdapter, ModelSource
 
-__all__ = ["discover_frameworks", "from_torch", "load_model"]
+__all__ = [
+    "FrameworkAdapter",
+    "ModelSource",
+    "build_info",
+    "discover_frameworks",
+    "discover_sources",
+    "from_torch",
+    "load_model",
+]
 
 log = logging.getLogger(__name__)
 FRAMEWORKS_GROUP = "picasso.frameworks"
+SOURCES_GROUP = "picasso.model_sources"
 
 _PREPROCESSING_KEYS = {"input_size", "resize", "mean", "std", "channel_order", "grayscale"}
 _CARD_KEYS = {
@@ -75,7 +85,8 @@ def _apply_overrides(card: ModelCard, overrides: dict[str, Any]) -> ModelCard:
 
 
 def load_model(source: str | Path, **overrides: Any) -> Model:
-    """Load a model from a file, a folder, a model card (``.toml``) or ``demo:NAME``.
+    """Load a model from a file, a folder, a model card (``.toml``) or a model source
+    (``demo:NAME``; sources are the ``picasso.model_sources`` entry points).
 
     Keyword arguments (``input_size``, ``mean``, ``std``, ``labels``, ``output``,
     ``resize``, ``channel_order``, ``grayscale``, ``name``, ``layout``,
@@ -86,20 +97,14 @@ def load_model(source: str | Path, **overrides: Any) -> Model:
     path.
     """
     text = str(source)
-    if text == "demo:imagenet":
-        from ..demo import imagenet
-
-        if overrides:
-            raise ModelLoadError("demo:imagenet takes no overrides")
-        return imagenet.load()
-    if text.startswith("demo:"):
-        from ..demo import demo_card_path
-
-        path = demo_card_path(text[len("demo:") :])
-    else:
-        path = Path(text).expanduser()
-        if not path.exists():
-            raise ModelLoadError(f"{path}: no such file or folder")
+    scheme, sep, name = text.partition(":")
+    if sep and not isinstance(source, Path):
+        sources = discover_sources()
+        if scheme in sources:
+            return sources[scheme].load(name, **overrides)
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise ModelLoadError(f"{path}: no such file or folder")
 
     card_path = path if path.suffix == ".toml" else _find_card(path)
     card = read_card(card_path) if card_path is not None else ModelCard(base_dir=path.parent)
@@ -119,28 +124,39 @@ def load_model(source: str | Path, **overrides: Any) -> Model:
             f"{weights}: framework {framework!r} is not supported "
             f"(supported: {', '.join(sorted(frameworks))})"
         )
-    return frameworks[framework].load(weights, card, overrides, _build_info)
+    return frameworks[framework].load(weights, card, overrides, build_info)
 
 
-def discover_frameworks() -> dict[str, Any]:
-    """Model adapters from the ``picasso.frameworks`` entry-point group: each has
-    ``detect(path) -> bool`` and ``load(path, card, overrides, build_info) -> Model``.
-    Picasso's own adapters are registered the same way."""
-    found = {}
-    for ep in sorted(entry_points(group=FRAMEWORKS_GROUP), key=lambda e: e.name):
+def discover_frameworks() -> dict[str, FrameworkAdapter]:
+    """Model adapters from the ``picasso.frameworks`` entry-point group (see
+    :class:`~picasso.models.protocols.FrameworkAdapter`). Picasso's own adapters are
+    registered the same way."""
+    return _entry_points(FRAMEWORKS_GROUP, "model adapter", ("detect", "load"))
+
+
+def discover_sources() -> dict[str, ModelSource]:
+    """Model sources from the ``picasso.model_sources`` entry-point group (see
+    :class:`~picasso.models.protocols.ModelSource`): the entry point's name is the
+    prefix (``demo`` for ``demo:NAME``)."""
+    return _entry_points(SOURCES_GROUP, "model source", ("names", "describe", "load"))
+
+
+def _entry_points(group: str, what: str, functions: tuple[str, ...]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for ep in sorted(entry_points(group=group), key=lambda e: e.name):
         try:
-            adapter = ep.load()
-        except Exception as exc:  # a broken adapter must not break the others
-            log.warning("cannot load model adapter %s: %s", ep.name, exc)
+            plugin = ep.load()
+        except Exception as exc:  # a broken plugin must not break the others
+            log.warning("cannot load %s %s: %s", what, ep.name, exc)
             continue
-        if callable(getattr(adapter, "detect", None)) and callable(getattr(adapter, "load", None)):
-            found.setdefault(ep.name, adapter)
+        if all(callable(getattr(plugin, f, None)) for f in functions):
+            found.setdefault(ep.name, plugin)
         else:
-            log.warning("model adapter %s has no detect() and load()", ep.name)
+            log.warning("%s %s lacks one of %s()", what, ep.name, "(), ".join(functions))
     return found
 
 
-def _detect_framework(path: Path, frameworks: dict[str, Any]) -> str:
+def _detect_framework(path: Path, frameworks: dict[str, FrameworkAdapter]) -> str:
     for name, adapter in frameworks.items():
         if adapter.detect(path):
             return name
@@ -150,7 +166,7 @@ def _detect_framework(path: Path, frameworks: dict[str, Any]) -> str:
     )
 
 
-def _build_info(card: ModelCard, weights: Path, framework: str, extras: dict) -> ModelInfo:
+def build_info(card: ModelCard, weights: Path, framework: str, extras: dict[str, Any]) -> ModelInfo:
     """Model info from a card; cheap checks (preprocessing, labels) fail first."""
     from .hashing import path_sha256
 

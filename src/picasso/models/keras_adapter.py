@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import MissingDependencyError, ModelLoadError, PicassoError
-from ..core.model import GRADIENTS, LAYERS, Model, ModelInfo, ScoreKind
+from ..core.model import LAYERS, Model, ModelInfo, ScoreKind
 from .card import ModelCard, hook_kwargs
 from .shapes import ChannelsMixin, preload_triton, probe_forward, resolve_input
 
@@ -39,13 +39,14 @@ class KerasModel(ChannelsMixin, Model):
         self.backend = _keras().backend.backend()
         self._layer_models: dict = {}  # layer name -> model returning (activation, scores)
 
-    @property
-    def capabilities(self) -> frozenset[str]:
-        if self._decode_hook is not None:
-            return frozenset()
-        if self.backend in _LAYER_GRADIENTS:
-            return frozenset({GRADIENTS, LAYERS})
-        return frozenset({GRADIENTS})
+    def capability_problem(self, capability: str) -> str | None:
+        problem = super().capability_problem(capability)
+        if problem is None and capability == LAYERS and self.backend not in _LAYER_GRADIENTS:
+            return (
+                f"layer gradients need Keras on the {' or '.join(sorted(_LAYER_GRADIENTS))} "
+                f"backend (this one runs on {self.backend})"
+            )
+        return problem
 
     def forward(self, batch: np.ndarray) -> np.ndarray:
         keras = _keras()

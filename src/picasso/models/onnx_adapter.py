@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import MissingDependencyError, ModelLoadError, PicassoError
+from ..core.errors import CapabilityError, MissingDependencyError, ModelLoadError, PicassoError
 from ..core.model import GRADIENTS, Model, ModelInfo, ScoreKind
 from .card import ModelCard, hook_kwargs
-from .shapes import ChannelsMixin, probe_forward, resolve_input
+from .shapes import ChannelsMixin, probe_forward, resolve_input, run_fixed_batches
 
 
 def _onnxruntime():
@@ -74,29 +74,18 @@ class OnnxModel(ChannelsMixin, Model):
         self.static_batch = static_batch
         self._torch_model = None
 
-    @property
-    def capabilities(self) -> frozenset[str]:
-        if self._decode_hook is None and gradients_available():
-            return frozenset({GRADIENTS})
-        return frozenset()
-
-    def capability_hint(self, capability: str) -> str:
-        if capability == GRADIENTS and not gradients_available():
+    def capability_problem(self, capability: str) -> str | None:
+        problem = super().capability_problem(capability)
+        if problem is None and capability == GRADIENTS and not gradients_available():
             return (
                 "gradients of ONNX models come from a conversion to PyTorch: "
                 "pip install 'picasso-vision[onnx-torch]'"
             )
-        return ""
+        return problem
 
     def forward(self, batch: np.ndarray) -> np.ndarray:
         x = self.to_network(batch)
-        n = self.static_batch
-        if n and len(x) != n:
-            padded = np.concatenate([x, np.repeat(x[:1], (-len(x)) % n, axis=0)])
-            parts = [self._run(padded[i : i + n]) for i in range(0, len(padded), n)]
-            out = np.concatenate(parts)[: len(x)]
-        else:
-            out = self._run(x)
+        out = run_fixed_batches(self._run, x, self.static_batch, np.concatenate)
         return self.check_scores(out, len(batch))
 
     def _run(self, x: np.ndarray) -> np.ndarray:
@@ -105,8 +94,9 @@ class OnnxModel(ChannelsMixin, Model):
     def gradients(
         self, batch: np.ndarray, targets: Sequence[int], score: ScoreKind = "logit"
     ) -> tuple[np.ndarray, np.ndarray]:
-        if GRADIENTS not in self.capabilities:
-            raise PicassoError(self.capability_hint(GRADIENTS) or "no gradients for this model")
+        problem = self.capability_problem(GRADIENTS)
+        if problem is not None:
+            raise CapabilityError(f"model {self.info.name!r}: {problem}")
         if self._torch_model is None:
             self._torch_model = self._convert()
         return self._torch_model.gradients(batch, targets, score)

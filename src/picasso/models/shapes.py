@@ -3,8 +3,9 @@ the model card, and a probe run at load time. Framework-neutral (numpy only)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -36,12 +37,53 @@ class ChannelsMixin:
     def from_network(self, grads: np.ndarray) -> np.ndarray:
         return grads.transpose(0, 3, 1, 2) if self.layout == "NHWC" else grads
 
+    info: ModelInfo
+
     def check_scores(self, out: np.ndarray, batch_size: int) -> np.ndarray:
-        if out.ndim != 2 or out.shape[0] != batch_size:
-            raise PicassoError(
-                f"model {self.info.name!r} returned shape {out.shape}; expected (batch, classes)"
-            )
+        check_scores(self.info.name, out.shape, batch_size)
         return out.astype(np.float32, copy=False)
+
+
+def check_scores(model_name: str, shape: Sequence[int], batch_size: int) -> None:
+    """Raise a clear error unless a network's output is (batch, classes)."""
+    if len(shape) != 2 or shape[0] != batch_size:
+        raise PicassoError(
+            f"model {model_name!r} returned shape {tuple(shape)}; "
+            f"expected (batch, classes) = ({batch_size}, K)"
+        )
+
+
+Batch = TypeVar("Batch")
+
+
+def run_fixed_batches(
+    run: Callable[[Batch], Batch],
+    x: Batch,
+    size: int | None,
+    concat: Callable[[list[Batch]], Batch],
+) -> Batch:
+    """Run a graph traced with a fixed batch ``size`` on a batch of any length: in
+    chunks of ``size``, the last one padded with copies of the first item. Works on
+    numpy arrays and framework tensors alike (``concat`` joins them)."""
+    count = len(x)  # type: ignore[arg-type]
+    if not size or count == size:
+        return run(x)
+    pad = (-count) % size
+    padded = concat([x, *([x[:1]] * pad)]) if pad else x  # type: ignore[index]
+    parts = [run(padded[i : i + size]) for i in range(0, count + pad, size)]  # type: ignore[index]
+    return concat(parts)[:count]  # type: ignore[index]
+
+
+def first_output(out: Any) -> Any:
+    """The class scores of a network that returns a tuple, a dict or an object with
+    ``logits`` (as Hugging Face models do)."""
+    if isinstance(out, (tuple, list)):
+        return out[0]
+    if isinstance(out, dict):
+        return out.get("logits", next(iter(out.values())))
+    if hasattr(out, "logits"):
+        return out.logits
+    return out
 
 
 def card_with_graph_size(card: ModelCard, shape: Sequence, layout: str) -> ModelCard:

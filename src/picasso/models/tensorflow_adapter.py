@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import MissingDependencyError, ModelLoadError
-from ..core.model import GRADIENTS, Model, ModelInfo, ScoreKind
+from ..core.model import Model, ModelInfo, ScoreKind
 from .card import ModelCard, hook_kwargs
 from .shapes import ChannelsMixin, preload_triton, probe_forward, resolve_input
 
@@ -45,10 +45,6 @@ class TensorFlowModel(ChannelsMixin, Model):
         self.input_name = input_name
         self.output_name = output_name
         self.layout = layout
-
-    @property
-    def capabilities(self) -> frozenset[str]:
-        return frozenset() if self._decode_hook is not None else frozenset({GRADIENTS})
 
     def _call(self, x):
         return self.function(**{self.input_name: x})[self.output_name]

@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import MissingDependencyError, ModelLoadError, PicassoError
-from ..core.model import GRADIENTS, LAYERS, RANDOMIZE, Model, ModelInfo, Occluder, ScoreKind
+from ..core.model import LAYERS, RANDOMIZE, Model, ModelInfo, Occluder, ScoreKind
 from .card import ModelCard, hook_kwargs, resolve_callable
+from .shapes import check_scores, first_output, run_fixed_batches
 
 log = logging.getLogger(__name__)
 
@@ -59,17 +60,17 @@ class TorchModel(Model):
         self._static_batch = _static_batch_size(module)
         self._traced = None  # fx graph for incremental occlusion, False if unavailable
 
-    @property
-    def capabilities(self) -> frozenset[str]:
-        # A Python decode hook works on numpy outputs, outside autograd.
-        if self._decode_hook is not None:
-            return frozenset()
-        has_layers = (
-            isinstance(self.module, self._torch.nn.Module)
-            and not self._static_batch
-            and any(True for _ in self.module.named_children())
-        )
-        return frozenset({GRADIENTS, LAYERS, RANDOMIZE}) if has_layers else frozenset({GRADIENTS})
+    def capability_problem(self, capability: str) -> str | None:
+        problem = super().capability_problem(capability)
+        if problem is not None or capability not in (LAYERS, RANDOMIZE):
+            return problem
+        if not isinstance(self.module, self._torch.nn.Module):
+            return "the model is not an nn.Module, so it has no named layers"
+        if self._static_batch:
+            return "the program was exported with a fixed batch size"
+        if not any(True for _ in self.module.named_children()):
+            return "the module has no named sub-modules"
+        return None
 
     # -- helpers -----------------------------------------------------------------
     def _prepare(self, batch: np.ndarray):
@@ -78,24 +79,21 @@ class TorchModel(Model):
         return x
 
     def _call(self, x):
+        # torch.export programs traced with a fixed batch run in chunks of it.
+        return run_fixed_batches(self._call_layout, x, self._static_batch, self._torch.cat)
+
+    @property
+    def memory_format(self):
+        """The memory format inputs are given in: channels-last where the module
+        accepts it (decided on the first call), else the default."""
         torch = self._torch
-        if self._static_batch and x.shape[0] != self._static_batch:
-            # torch.export programs traced with a fixed batch: run in chunks.
-            n = self._static_batch
-            if x.shape[0] % n:
-                pad = n - x.shape[0] % n
-                x_padded = torch.cat([x, x[:1].expand(pad, *x.shape[1:])])
-            else:
-                x_padded = x
-            parts = [self._call_layout(c) for c in x_padded.split(n)]
-            return torch.cat(parts)[: x.shape[0]]
-        return self._call_layout(x)
+        return torch.channels_last if self._channels_last is not False else torch.contiguous_format
 
     def _call_layout(self, x):
         torch = self._torch
         if self._channels_last is not False and x.dim() == 4:
             try:
-                out = _as_scores(self.module(x.contiguous(memory_format=torch.channels_last)))
+                out = first_output(self.module(x.contiguous(memory_format=torch.channels_last)))
                 self._channels_last = True
                 return out
             except RuntimeError as exc:
@@ -107,21 +105,18 @@ class TorchModel(Model):
                     exc,
                 )
                 self._channels_last = False
-        return _as_scores(self.module(x))
+        return first_output(self.module(x))
 
-    def _check_output(self, out, batch_size: int):
-        if out.dim() != 2 or out.shape[0] != batch_size:
-            raise PicassoError(
-                f"model {self.info.name!r} returned shape {tuple(out.shape)}; "
-                f"expected (batch, classes) = ({batch_size}, K)"
-            )
+    def check_output(self, out, batch_size: int) -> None:
+        """Raise a clear error unless ``out`` is (batch, classes)."""
+        check_scores(self.info.name, tuple(out.shape), batch_size)
 
     # -- surface -----------------------------------------------------------------
     def forward(self, batch: np.ndarray) -> np.ndarray:
         torch = self._torch
         with torch.inference_mode():
             out = self._call(self._prepare(batch))
-        self._check_output(out, batch.shape[0])
+        self.check_output(out, batch.shape[0])
         return out.float().cpu().numpy()
 
     def occluder(self, image: np.ndarray, fill) -> Occluder:
@@ -150,7 +145,7 @@ class TorchModel(Model):
         x = self._prepare(batch).requires_grad_(True)
         with torch.enable_grad():
             raw = self._call(x)
-            self._check_output(raw, batch.shape[0])
+            self.check_output(raw, batch.shape[0])
             values = self._score_tensor(raw, score)
             idx = torch.as_tensor(list(targets), device=values.device).long()
             selected = values.gather(1, idx[:, None])[:, 0]
@@ -231,7 +226,7 @@ class TorchModel(Model):
         try:
             with torch.enable_grad():
                 raw = self._call(self._prepare(batch).requires_grad_(True))
-                self._check_output(raw, batch.shape[0])
+                self.check_output(raw, batch.shape[0])
                 values = self._score_tensor(raw, score)
                 idx = torch.as_tensor(list(targets), device=values.device).long()
                 selected = values.gather(1, idx[:, None])[:, 0]
@@ -256,17 +251,6 @@ class TorchModel(Model):
             probs = raw
             return probs if score == "probability" else torch.log(probs.clamp_min(1e-30))
         return torch.softmax(raw, dim=1) if score == "probability" else raw
-
-
-def _as_scores(out):
-    """Accept modules that return a tuple, a dict or an object with ``logits``."""
-    if isinstance(out, (tuple, list)):
-        out = out[0]
-    elif isinstance(out, dict):
-        out = out.get("logits", next(iter(out.values())))
-    elif hasattr(out, "logits"):
-        out = out.logits
-    return out
 
 
 def _static_batch_size(module) -> int | None:

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from ..core.model import Box, Occluder, ScoreKind
-from .torch_adapter import _as_scores
+from .shapes import first_output
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +119,7 @@ class IncrementalOccluder(Occluder):
         self.fill_t = fill if np.isscalar(fill) else torch.from_numpy(fill)[None]
         self._padded: dict[tuple, torch.Tensor] = {}
         # Same memory layout as the model's own forward calls (channels-last if accepted).
-        self.layout = (
-            torch.channels_last if model._channels_last is not False else torch.contiguous_format
-        )
+        self.layout = model.memory_format
         self._checked = False
         self._decided = False
         self._work = 0.0
@@ -185,7 +183,7 @@ class IncrementalOccluder(Occluder):
             )
             self.engine = "dense"
             return super().scores(boxes, kind)
-        self.model._check_output(raw, len(boxes))
+        self.model.check_output(raw, len(boxes))
         raw = raw.float().cpu().numpy()
         scores = (
             self.model.to_probabilities(raw)
@@ -215,7 +213,7 @@ class IncrementalOccluder(Occluder):
                 env[node] = operator.attrgetter(node.target)(self.graph_module)
             elif node.op == "output":
                 result = fx.node.map_arg(node.args[0], lambda n: self._full(env[n]))
-                return _as_scores(result)
+                return first_output(result)
             else:
                 env[node] = self._eval(node, env)
         raise RuntimeError("graph has no output")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from pydantic import Field
 
 from ..core.method import Method, MethodOutput, MethodSettings
+from ..core.model import Model
+from ..core.progress import Progress
 
 
 class ClassProbabilitiesSettings(MethodSettings):
@@ -24,7 +28,14 @@ class ClassProbabilities(Method):
     Settings = ClassProbabilitiesSettings
     produces_map = False
 
-    def explain(self, model, batch, targets, settings, progress) -> MethodOutput:
+    def explain(
+        self,
+        model: Model,
+        batch: np.ndarray,
+        targets: Sequence[int],
+        settings: ClassProbabilitiesSettings,
+        progress: Progress,
+    ) -> MethodOutput:
         progress(0, 1)
         probs = model.probabilities(batch)[0]
         order = np.argsort(-probs, kind="stable")[: settings.classes]

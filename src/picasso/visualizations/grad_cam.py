@@ -12,13 +12,16 @@ output. Cost: one forward and one backward pass per ``batch_size`` targets.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from pydantic import Field
 
 from ..core.errors import SettingsError
 from ..core.method import Method, MethodOutput, MethodSettings
-from ..core.model import LAYERS
+from ..core.model import LAYERS, LayerModel, Model, require
+from ..core.progress import Progress
+from .imaging import resize_bilinear
 
 
 class GradCAMSettings(MethodSettings):
@@ -28,24 +31,6 @@ class GradCAMSettings(MethodSettings):
         description="Layer whose activations are weighted; empty: the last layer with a "
         "spatial output (`picasso models -m M` lists the layers).",
     )
-
-
-def resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Bilinear resize with half-pixel centres and clamped edges (as OpenCV's
-    INTER_LINEAR and ``align_corners=False``), for a 2-d float array."""
-
-    def axis(out_size: int, in_size: int):
-        pos = (np.arange(out_size) + 0.5) * (in_size / out_size) - 0.5
-        pos = np.clip(pos, 0, in_size - 1)
-        low = np.floor(pos).astype(int)
-        high = np.minimum(low + 1, in_size - 1)
-        return low, high, (pos - low).astype(np.float32)
-
-    y0, y1, fy = axis(height, image.shape[0])
-    x0, x1, fx = axis(width, image.shape[1])
-    top = image[y0][:, x0] * (1 - fx) + image[y0][:, x1] * fx
-    bottom = image[y1][:, x0] * (1 - fx) + image[y1][:, x1] * fx
-    return (top * (1 - fy)[:, None] + bottom * fy[:, None]).astype(np.float32)
 
 
 def normalise(cam: np.ndarray) -> np.ndarray:
@@ -78,7 +63,7 @@ def as_maps(values: np.ndarray) -> np.ndarray | None:
     return tokens.reshape(len(values), side, side, values.shape[2]).transpose(0, 3, 1, 2)
 
 
-def spatial_layers(model, batch: np.ndarray) -> list[str]:
+def spatial_layers(model: LayerModel, batch: np.ndarray) -> list[str]:
     """Layers whose output is a map larger than 1x1 or a square grid of patch tokens,
     in execution order."""
     return [
@@ -102,10 +87,18 @@ class GradCAM(Method):
     def channel_weights(self, activations: np.ndarray, grads: np.ndarray) -> np.ndarray:
         return grads.mean(axis=(2, 3))
 
-    def explain(self, model, batch, targets, settings, progress) -> MethodOutput:
+    def explain(
+        self,
+        model: Model,
+        batch: np.ndarray,
+        targets: Sequence[int],
+        settings: GradCAMSettings,
+        progress: Progress,
+    ) -> MethodOutput:
+        network = require(model, LayerModel)
         targets = list(targets)
         if settings.layer:
-            if settings.layer not in model.layer_names():
+            if settings.layer not in network.layer_names():
                 raise SettingsError(
                     f"{self.name}: model {model.info.name!r} has no layer {settings.layer!r}"
                 )
@@ -113,7 +106,7 @@ class GradCAM(Method):
         else:
             # The last spatial layer; a transformer's last token layers may not reach
             # the classifier (zero gradients), so step back until one does.
-            candidates = spatial_layers(model, batch)[::-1][:64]
+            candidates = spatial_layers(network, batch)[::-1][:64]
             if not candidates:
                 raise SettingsError(
                     f"model {model.info.name!r} has no layer with a spatial output; "
@@ -126,7 +119,7 @@ class GradCAM(Method):
             chunk = targets[start : start + settings.batch_size]
             repeated = np.repeat(batch, len(chunk), axis=0)
             for layer in candidates:  # after the first batch, only the one chosen
-                _, activations, grads = model.layer_gradients(repeated, layer, chunk, "logit")
+                _, activations, grads = network.layer_gradients(repeated, layer, chunk, "logit")
                 activations, grads = as_maps(activations), as_maps(grads)
                 if activations is None:
                     raise SettingsError(

@@ -12,14 +12,16 @@ every result reports as ``completeness_gap``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
 from ..core.method import Method, MethodOutput, MethodSettings
-from ..core.model import GRADIENTS
-from .occlusion import baseline_fill
+from ..core.model import GRADIENTS, GradientModel, Model, require
+from ..core.progress import Progress
+from .imaging import baseline_fill
 
 #: The 'blur' baseline blurs as occlusion's default 16-pixel window does (sigma 8).
 BLUR_WINDOW = 16
@@ -49,7 +51,15 @@ class SmoothGrad(Method):
     requires = frozenset({GRADIENTS})
     signed = False
 
-    def explain(self, model, batch, targets, settings, progress) -> MethodOutput:
+    def explain(
+        self,
+        model: Model,
+        batch: np.ndarray,
+        targets: Sequence[int],
+        settings: SmoothGradSettings,
+        progress: Progress,
+    ) -> MethodOutput:
+        network = require(model, GradientModel)
         targets = list(targets)
         rng = np.random.default_rng(settings.seed)
         sigma = settings.noise * float(batch.max() - batch.min())
@@ -63,7 +73,7 @@ class SmoothGrad(Method):
                 noisy = (batch + rng.normal(0, sigma, size=(n, *batch.shape[1:]))).astype(
                     np.float32
                 )
-                _, grads = model.gradients(noisy, [target] * n, score="logit")
+                _, grads = network.gradients(noisy, [target] * n, score="logit")
                 magnitude = np.abs(grads)
                 channels[t] += magnitude.sum(axis=0)
                 maps[t] += magnitude.max(axis=1).sum(axis=0)
@@ -116,7 +126,15 @@ class IntegratedGradients(Method):
     requires = frozenset({GRADIENTS})
     signed = True
 
-    def explain(self, model, batch, targets, settings, progress) -> MethodOutput:
+    def explain(
+        self,
+        model: Model,
+        batch: np.ndarray,
+        targets: Sequence[int],
+        settings: IntegratedGradientsSettings,
+        progress: Progress,
+    ) -> MethodOutput:
+        network = require(model, GradientModel)
         targets = list(targets)
         image = batch[0].astype(np.float64)
         fill = baseline_fill(batch[0], settings.baseline, BLUR_WINDOW)
@@ -132,7 +150,7 @@ class IntegratedGradients(Method):
                 points = (start_point[None] + a[:, None, None, None] * delta[None]).astype(
                     np.float32
                 )
-                _, grads = model.gradients(points, [target] * len(a), score="logit")
+                _, grads = network.gradients(points, [target] * len(a), score="logit")
                 w = weights[first : first + len(a)]
                 channels[t] += (grads * w[:, None, None, None]).sum(axis=0)
                 done += len(a)

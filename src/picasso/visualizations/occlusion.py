@@ -22,12 +22,16 @@ Cost: 1 + ceil((H - w) / s + 1) * ceil((W - w) / s + 1) forward passes, in batch
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 from pydantic import Field, model_validator
 
 from ..core.method import Method, MethodOutput, MethodSettings
+from ..core.model import Model
+from ..core.progress import Progress
+from .imaging import baseline_fill
 
 
 class OcclusionSettings(MethodSettings):
@@ -66,30 +70,6 @@ def window_starts(size: int, window: int, stride: int) -> list[int]:
     return [i * stride for i in range(count)]
 
 
-def _gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
-    """Separable Gaussian blur of a (C, H, W) array with reflected edges."""
-    radius = max(1, int(3 * sigma))
-    xs = np.arange(-radius, radius + 1, dtype=np.float64)
-    kernel = np.exp(-0.5 * (xs / sigma) ** 2)
-    kernel /= kernel.sum()
-    out = image.astype(np.float64)
-    for axis in (1, 2):
-        pad = [(0, 0)] * 3
-        pad[axis] = (radius, radius)
-        padded = np.pad(out, pad, mode="reflect" if out.shape[axis] > radius else "edge")
-        out = np.apply_along_axis(lambda v: np.convolve(v, kernel, mode="valid"), axis, padded)
-    return out.astype(np.float32)
-
-
-def baseline_fill(image: np.ndarray, baseline, window: int) -> np.ndarray | float:
-    """The values that replace occluded pixels, for a (C, H, W) image."""
-    if baseline == "mean":
-        return np.broadcast_to(image.mean(axis=(1, 2), keepdims=True), image.shape).copy()
-    if baseline == "blur":
-        return _gaussian_blur(image, sigma=max(1.0, window / 2))
-    return float(baseline)
-
-
 class Occlusion(Method):
     """Score drop when a sliding window hides part of the image."""
 
@@ -100,7 +80,14 @@ class Occlusion(Method):
     Settings = OcclusionSettings
     signed = True
 
-    def explain(self, model, batch, targets, settings, progress) -> MethodOutput:
+    def explain(
+        self,
+        model: Model,
+        batch: np.ndarray,
+        targets: Sequence[int],
+        settings: OcclusionSettings,
+        progress: Progress,
+    ) -> MethodOutput:
         targets = np.asarray(list(targets), dtype=np.int64)
         _, _, height, width = batch.shape
         win_h, win_w = min(settings.window, height), min(settings.window, width)

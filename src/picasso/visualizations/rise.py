@@ -13,12 +13,15 @@ Forward passes only (``masks`` of them, in batches), so it runs on every framewo
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from pydantic import Field
 
 from ..core.method import Method, MethodOutput, MethodSettings
-from .grad_cam import resize_bilinear
+from ..core.model import Model
+from ..core.progress import Progress
+from .imaging import resize_bilinear
 
 
 class RISESettings(MethodSettings):
@@ -54,7 +57,14 @@ class RISE(Method):
     Settings = RISESettings
     signed = False
 
-    def explain(self, model, batch, targets, settings, progress) -> MethodOutput:
+    def explain(
+        self,
+        model: Model,
+        batch: np.ndarray,
+        targets: Sequence[int],
+        settings: RISESettings,
+        progress: Progress,
+    ) -> MethodOutput:
         targets = np.asarray(list(targets), dtype=np.int64)
         _, _, height, width = batch.shape
         rng = np.random.default_rng(settings.seed)

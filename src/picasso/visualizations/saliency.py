@@ -8,10 +8,13 @@ channels. Magnitudes only (no sign). Cost: one forward and one backward pass per
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ..core.method import Method, MethodOutput, MethodSettings
-from ..core.model import GRADIENTS
+from ..core.model import GRADIENTS, GradientModel, Model, require
+from ..core.progress import Progress
 
 
 class SaliencySettings(MethodSettings):
@@ -29,14 +32,21 @@ class Saliency(Method):
     requires = frozenset({GRADIENTS})
     signed = False
 
-    def explain(self, model, batch, targets, settings, progress) -> MethodOutput:
+    def explain(
+        self,
+        model: Model,
+        batch: np.ndarray,
+        targets: Sequence[int],
+        settings: SaliencySettings,
+        progress: Progress,
+    ) -> MethodOutput:
         targets = list(targets)
         maps = np.empty((len(targets), *batch.shape[2:]), np.float32)
         progress(0, len(targets))
         for start in range(0, len(targets), settings.batch_size):
             chunk = targets[start : start + settings.batch_size]
             repeated = np.repeat(batch, len(chunk), axis=0)
-            _, grads = model.gradients(repeated, chunk, score="logit")
+            _, grads = require(model, GradientModel).gradients(repeated, chunk, score="logit")
             maps[start : start + len(chunk)] = np.abs(grads).max(axis=1)
             progress(start + len(chunk), len(targets))
         return MethodOutput(maps=maps)

@@ -125,13 +125,6 @@ class FormState:
 def _method_rows(registry: MethodRegistry, model: Model) -> list[dict[str, Any]]:
     rows = []
     for name, cls in sorted(registry.items()):
-        missing = sorted(set(cls.requires) - set(model.capabilities))
-        unavailable = ""
-        if missing:
-            hint = "; ".join(h for h in (model.capability_hint(c) for c in missing) if h)
-            unavailable = f"needs {', '.join(missing)}, which this model lacks" + (
-                f" ({hint})" if hint else ""
-            )
         rows.append(
             {
                 "name": name,
@@ -139,7 +132,7 @@ def _method_rows(registry: MethodRegistry, model: Model) -> list[dict[str, Any]]
                 "reference": cls.reference,
                 "cost": cls.cost,
                 "fields": form_fields(cls, model),
-                "unavailable": unavailable,
+                "unavailable": cls.unavailable(model) or "",
             }
         )
     return rows

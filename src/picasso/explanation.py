@@ -1,20 +1,17 @@
-"""The result of explaining one image: maps, targets, settings and provenance."""
+"""The result of explaining one image: maps, targets, settings and provenance.
+
+An :class:`Explanation` is data; drawing and writing it is the render layer's work
+(:mod:`picasso.render`), which :meth:`Explanation.save` hands it to."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
-
-class Target(NamedTuple):
-    """One explained class: its index, label and predicted probability."""
-
-    index: int
-    label: str
-    probability: float
+from .core.targets import Target
 
 
 @dataclass
@@ -56,12 +53,14 @@ class Explanation:
 
     def summary(self) -> dict[str, Any]:
         """A JSON-serialisable record of the result (no arrays)."""
+        from .render import color_limits
+
         maps = [
             {
                 "min": float(m.min()),
                 "max": float(m.max()),
                 "sum": float(m.sum()),
-                "limits": list(color_limits(m, self.signed)),  # of the rendered colors
+                "limits": list(color_limits(m, self.signed)),  # of the rendered colours
             }
             for m in self.attributions
         ]
@@ -84,19 +83,9 @@ class Explanation:
     def save(self, directory: str | Path, stem: str | None = None) -> dict[str, Path]:
         """Write ``<stem>.<method>.png`` (overlay), ``.npy`` (raw maps, targets x H x
         W) and ``.json`` (summary) into ``directory``; returns the paths."""
-        from ..render import save_explanation  # render imports matplotlib: keep it lazy
+        from .render import save_explanation  # render imports matplotlib: keep it lazy
 
         return save_explanation(self, Path(directory), stem or self.image_name)
-
-
-def color_limits(values: np.ndarray, signed: bool) -> tuple[float, float]:
-    """The value range a colormap spans: symmetric around zero for signed maps (so
-    white means no effect), the map's own range for magnitudes."""
-    if signed:
-        bound = float(np.abs(values).max()) or 1.0
-        return -bound, bound
-    low, high = float(values.min()), float(values.max())
-    return low, high if high > low else low + 1.0
 
 
 def _jsonable(value: Any) -> Any:
