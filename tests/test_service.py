@@ -8,7 +8,7 @@ import pytest
 import picasso
 from picasso.core.errors import Cancelled, TargetError
 from picasso.core.progress import Progress
-from picasso.service import resolve_targets
+from picasso.requests import resolve_targets
 
 PROBS = np.array([0.1, 0.5, 0.15, 0.25])
 

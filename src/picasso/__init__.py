@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .core.errors import PicassoError
@@ -23,6 +23,10 @@ from .core.progress import Progress
 from .core.targets import Target
 from .explanation import Explanation
 from .models import from_torch, load_model
+
+if TYPE_CHECKING:
+    from .plugins import MethodRegistry
+    from .sanity import SanityResult
 
 __all__ = [
     "Explanation",
@@ -77,20 +81,14 @@ def explain(
     Returns:
         an :class:`Explanation`; ``.attribution`` is the first target's (H, W) map.
     """
+    from .requests import ExplainRequest, check
     from .service import explain as run
 
-    model, registry = _resolve(model, method, plugin_dirs)
-    return run(
-        model,
-        image,
-        method,
-        target=target,
-        top_k=top_k,
-        settings=settings,
-        progress=progress,
-        registry=registry,
-        faithfulness=faithfulness,
+    model, registry, name = _resolve(model, method, plugin_dirs)
+    request = ExplainRequest(
+        method=name, settings=settings, target=target, top_k=top_k, faithfulness=faithfulness
     )
+    return run(model, image, check(request, model, registry), progress=progress)
 
 
 def sanity_check(
@@ -101,8 +99,9 @@ def sanity_check(
     stages: int = 5,
     threshold: float = 0.5,
     plugin_dirs: Sequence[str | Path] | None = None,
+    progress: Progress | Callable[[int, int], None] | None = None,
     **settings: Any,
-):
+) -> SanityResult:
     """Does ``method`` explain the model or just show the image? Re-initialises the
     model's layers from the output down and compares maps (Adebayo et al. 2018).
 
@@ -110,25 +109,25 @@ def sanity_check(
     each stage and a ``verdict``: ``"pass"`` when the fully randomised model's map
     correlates below ``threshold`` with the trained model's.
     """
+    from .requests import SanityRequest, check
     from .sanity import sanity_check as run
 
-    model, registry = _resolve(model, method, plugin_dirs)
-    return run(
-        model,
-        image,
-        method,
-        target=target,
-        stages=stages,
-        threshold=threshold,
-        settings=settings,
-        registry=registry,
+    model, registry, name = _resolve(model, method, plugin_dirs)
+    request = SanityRequest(
+        method=name, settings=settings, target=target, stages=stages, threshold=threshold
     )
+    return run(model, image, check(request, model, registry), progress=progress)
 
 
-def _resolve(model, method, plugin_dirs):
-    """A loaded model, and the method registry when the method is given by name."""
-    from .plugins import discover
+def _resolve(
+    model: Model | str | Path, method: str | type[Method], plugin_dirs: Sequence[str | Path] | None
+) -> tuple[Model, MethodRegistry, str]:
+    """A loaded model, the registry to find the method in, and the method's name (a
+    method given as a class is looked up in a registry of its own)."""
+    from .plugins import MethodRegistry, discover
 
     if not isinstance(model, Model):
         model = load_model(model)
-    return model, (None if isinstance(method, type) else discover(plugin_dirs))
+    if isinstance(method, type):
+        return model, MethodRegistry({method.name: method}, []), method.name
+    return model, discover(plugin_dirs), method

@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from .core.errors import CapabilityError
 from .core.images import load_image
-from .core.model import RANDOMIZE, Model
+from .core.model import Model, RandomizableModel, require
 from .core.progress import Progress, ProgressCallback
-from .plugins import MethodRegistry
+from .explanation import Explanation
+from .requests import Checked, ExplainRequest, SanityRequest
 from .service import explain
 
 DEFAULT_THRESHOLD = 0.5
@@ -70,59 +70,44 @@ class SanityResult:
 def sanity_check(
     model: Model,
     image: Any,
-    method: str | type,
-    target: int | None = None,
-    stages: int = 5,
-    threshold: float = DEFAULT_THRESHOLD,
-    seed: int = 0,
-    settings: dict[str, Any] | None = None,
-    registry: MethodRegistry | None = None,
+    checked: Checked[SanityRequest],
     progress: Progress | ProgressCallback | None = None,
+    seed: int = 0,
 ) -> SanityResult:
-    """Cascading randomisation check of ``method`` on ``model`` for one image.
+    """Cascading randomisation check of the checked request's method on ``model`` for
+    one image.
 
     ``progress(done, total)`` is called after the trained map and after each stage
     (``stages + 1`` steps); cancelling it stops the check inside the current map."""
+    request = checked.request
     if not isinstance(progress, Progress):
         progress = Progress(progress)
     inner = Progress(lambda _done, _total: progress.check())
-    if RANDOMIZE not in model.capabilities:
-        raise CapabilityError(
-            f"sanity check needs a model that can be randomised; model "
-            f"{model.info.name!r} ({model.info.framework}) cannot"
-        )
+    network = require(model, RandomizableModel)
     loaded = load_image(image)
-    base = explain(
-        model,
-        loaded,
-        method,
-        target=target,
-        settings=settings,
-        registry=registry,
-        progress=inner,
-    )
-    if len(base.attributions) == 0:
-        raise CapabilityError(f"method {base.method!r} produces no map to check")
+
+    def map_of(of: Model, target: int | None) -> Explanation:
+        # The same method and parsed settings on the trained and the randomised copies.
+        explain_request = ExplainRequest(
+            method=request.method, settings=request.settings, target=target
+        )
+        return explain(
+            of, loaded, Checked(explain_request, checked.method, checked.settings), inner
+        )
+
+    base = map_of(model, request.target)
     chosen = base.targets[0].index
-    layers = model.parameter_layers()[::-1]  # from the output down
+    layers = network.parameter_layers()[::-1]  # from the output down
+    stages = request.stages
     cuts = sorted({max(1, round(len(layers) * (i + 1) / stages)) for i in range(stages)})
     steps = []
     progress(1, len(cuts) + 1)
     for count in cuts:
-        randomized = model.randomized(layers[:count], seed=seed)
-        exp = explain(
-            randomized,
-            loaded,
-            method,
-            target=chosen,
-            settings=settings,
-            registry=registry,
-            progress=inner,
-        )
+        exp = map_of(network.randomized(layers[:count], seed=seed), chosen)
         rho = spearman(np.abs(base.attribution), np.abs(exp.attribution))
         steps.append(
             {"layers_randomized": count, "down_to": layers[count - 1], "spearman": round(rho, 4)}
         )
         progress(len(steps) + 1, len(cuts) + 1)
-    verdict = "pass" if steps[-1]["spearman"] < threshold else "fail"
-    return SanityResult(base.method, chosen, threshold, verdict, steps)
+    verdict = "pass" if steps[-1]["spearman"] < request.threshold else "fail"
+    return SanityResult(base.method, chosen, request.threshold, verdict, steps)

@@ -1,80 +1,38 @@
-"""The one place where a request becomes an explanation.
+"""The one place where a checked request becomes an explanation.
 
-The Python API and the CLI (and later the web app) call :func:`explain`, so the same
-request gives the same result whichever face it came through.
+The Python API, the CLI and the job runner (behind the web app) call :func:`explain`,
+so the same request gives the same result whichever face it came through.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from ._version import __version__
-from .core.errors import TargetError
 from .core.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image
-from .core.method import Method
 from .core.model import Model
-from .core.progress import Progress
+from .core.progress import Progress, ProgressCallback
 from .core.targets import Target
 from .explanation import Explanation
-from .plugins import MethodRegistry, discover
+from .requests import Checked, ExplainRequest, resolve_targets
 
 TOP_CLASSES = 5
-
-
-def resolve_targets(
-    probabilities: np.ndarray,
-    target: int | Sequence[int] | None,
-    top_k: int | None,
-) -> list[int]:
-    """Class indices to explain: top-1 by default, given indices, or the top-k."""
-    classes = probabilities.shape[0]
-    if target is not None and top_k is not None:
-        raise TargetError("give either target or top_k, not both")
-    if top_k is not None:
-        if not 1 <= int(top_k) <= classes:
-            raise TargetError(f"top_k must be between 1 and {classes}, got {top_k}")
-        return [int(i) for i in np.argsort(-probabilities, kind="stable")[: int(top_k)]]
-    if target is None:
-        return [int(np.argmax(probabilities))]
-    indices = [target] if np.isscalar(target) else list(target)
-    if not indices:
-        raise TargetError("target list is empty")
-    for index in indices:
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise TargetError(f"target must be a class index (int), got {index!r}")
-        if not 0 <= int(index) < classes:
-            raise TargetError(f"target class {index} does not exist (model has {classes} classes)")
-    return [int(i) for i in indices]
-
-
-def get_method(method: str | type[Method], registry: MethodRegistry | None) -> type[Method]:
-    if isinstance(method, type) and issubclass(method, Method):
-        return method
-    return (registry if registry is not None else discover())[method]
 
 
 def explain(
     model: Model,
     image: Any,
-    method: str | type[Method] = "occlusion",
-    target: int | Sequence[int] | None = None,
-    top_k: int | None = None,
-    settings: dict[str, Any] | None = None,
-    progress: Progress | Callable[[int, int], None] | None = None,
-    registry: MethodRegistry | None = None,
+    checked: Checked[ExplainRequest],
+    progress: Progress | ProgressCallback | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-    faithfulness: bool = False,
     faithfulness_steps: int = 20,
 ) -> Explanation:
-    """Explain one image with one method; see :func:`picasso.explain`."""
+    """Explain one image as ``checked`` (see :func:`picasso.requests.check`) asks."""
     started = time.perf_counter()
-    method_cls = get_method(method, registry)
-    parsed = method_cls.parse_settings(settings)
-    method_cls.check_capabilities(model)  # refuse before any work starts
+    request, method_cls, parsed = checked.request, checked.method, checked.settings
     if not isinstance(progress, Progress):
         progress = Progress(progress)
     loaded = image if isinstance(image, LoadedImage) else load_image(image, max_pixels)
@@ -83,7 +41,7 @@ def explain(
     batch = model.preprocess([loaded.image])
     probabilities = model.probabilities(batch)[0]
     t1 = time.perf_counter()
-    targets = resolve_targets(probabilities, target, top_k)
+    targets = resolve_targets(probabilities, request.targets, request.top_k)
     progress.check()
     output = method_cls().explain(model, batch, targets, parsed, progress)
     t2 = time.perf_counter()
@@ -96,7 +54,7 @@ def explain(
         )
 
     extras = dict(output.extras)
-    if faithfulness and len(maps):
+    if request.faithfulness and len(maps):
         from .faithfulness import deletion_insertion
 
         extras["faithfulness"] = [

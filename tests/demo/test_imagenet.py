@@ -7,7 +7,7 @@ import pytest
 import picasso
 from picasso.core.errors import ModelLoadError
 from picasso.demo import demo_images, imagenet
-from picasso.web.app import DEFAULT_MODELS, default_models
+from picasso.web.settings import DEFAULT_MODELS, default_models
 
 pytestmark = pytest.mark.skipif(
     not imagenet.available(), reason="the 'imagenet' extra is not installed"

@@ -14,6 +14,11 @@ from picasso.core.method import Method
 from picasso.demo import demo_images
 from picasso.jobs import JobRunner, JobStore
 from picasso.plugins import MethodRegistry, discover
+from picasso.requests import ExplainRequest
+
+
+def explain(method, settings=None, **options):
+    return ExplainRequest(method=method, settings=settings or {}, **options)
 
 
 @pytest.fixture
@@ -35,7 +40,9 @@ def runner(tmp_path, models):
 
 def test_a_job_runs_to_the_end_with_progress_and_files(runner):
     job = runner.submit(
-        "fair", demo_images("tank-overcast")[0], "occlusion", {"window": 8, "stride": 4}, target=1
+        "fair",
+        demo_images("tank-overcast")[0],
+        explain("occlusion", {"window": 8, "stride": 4}, target=1),
     )
     assert job.status == "queued"
     done = runner.wait(job.id)
@@ -57,12 +64,14 @@ def test_a_job_runs_to_the_end_with_progress_and_files(runner):
 
 def test_the_same_request_twice_returns_the_cached_job(runner):
     image = demo_images("digit-3")[0]
-    first = runner.wait(runner.submit("digits", image, "saliency").id)
+    first = runner.wait(runner.submit("digits", image, explain("saliency")).id)
     started = time.monotonic()
-    second = runner.submit("digits", image.read_bytes(), "saliency")  # same pixels as bytes
+    second = runner.submit(
+        "digits", image.read_bytes(), explain("saliency")
+    )  # same pixels as bytes
     assert time.monotonic() - started < 0.5
     assert second.id == first.id and second.status == "done"
-    other = runner.submit("digits", image, "saliency", target=5)
+    other = runner.submit("digits", image, explain("saliency", target=5))
     assert other.id != first.id
 
 
@@ -70,8 +79,7 @@ def test_cancel_stops_a_long_job(runner):
     job = runner.submit(
         "fair",
         demo_images("tank-sunny")[0],
-        "occlusion",
-        {"window": 2, "stride": 1, "batch_size": 4},
+        explain("occlusion", {"window": 2, "stride": 1, "batch_size": 4}),
     )  # 3,969 windows
     time.sleep(0.3)
     runner.cancel(job.id)
@@ -86,8 +94,7 @@ def test_time_limit(tmp_path, models):
         job = runner.submit(
             "fair",
             demo_images("tank-sunny")[0],
-            "occlusion",
-            {"window": 2, "stride": 1, "batch_size": 4},
+            explain("occlusion", {"window": 2, "stride": 1, "batch_size": 4}),
         )
         finished = runner.wait(job.id)
         assert finished.status == "cancelled" and "time limit of 0.3 s" in finished.error
@@ -98,23 +105,23 @@ def test_time_limit(tmp_path, models):
 def test_bad_requests_are_refused_before_queueing(runner, tmp_path):
     image = demo_images("digit-3")[0]
     with pytest.raises(ModelLoadError, match="unknown model 'nope'; available: digits, fair"):
-        runner.submit("nope", image, "saliency")
+        runner.submit("nope", image, explain("saliency"))
     with pytest.raises(UnknownMethodError):
-        runner.submit("digits", image, "magic")
+        runner.submit("digits", image, explain("magic"))
     with pytest.raises(SettingsError, match="window"):
-        runner.submit("digits", image, "occlusion", {"window": 0})
+        runner.submit("digits", image, explain("occlusion", {"window": 0}))
     bogus = tmp_path / "x.png"
     bogus.write_text("not an image")
     with pytest.raises(picasso.PicassoError, match="not a readable image"):
-        runner.submit("digits", bogus, "saliency")
+        runner.submit("digits", bogus, explain("saliency"))
     assert runner.store.list() == []
 
 
 def test_impossible_targets_are_refused_before_queueing(runner):
     with pytest.raises(TargetError, match="does not exist"):
-        runner.submit("digits", demo_images("digit-3")[0], "saliency", target=42)
+        runner.submit("digits", demo_images("digit-3")[0], explain("saliency", target=42))
     with pytest.raises(TargetError, match="top_k"):
-        runner.submit("digits", demo_images("digit-3")[0], "saliency", top_k=11)
+        runner.submit("digits", demo_images("digit-3")[0], explain("saliency", top_k=11))
     assert runner.store.list() == []
 
 
@@ -134,11 +141,13 @@ def test_failures_are_recorded_not_raised(tmp_path, models):
     runner = JobRunner(JobStore(tmp_path), models, registry, workers=1)
     try:
         image = demo_images("digit-3")[0]
-        expected = runner.wait(runner.submit("digits", image, "broken", {"batch_size": 1}).id)
+        expected = runner.wait(
+            runner.submit("digits", image, explain("broken", {"batch_size": 1})).id
+        )
         assert expected.status == "failed" and expected.error.startswith("broken: batch_size 1")
-        bug = runner.wait(runner.submit("digits", image, "broken").id)
+        bug = runner.wait(runner.submit("digits", image, explain("broken")).id)
         assert bug.status == "failed" and bug.error == "internal error: ZeroDivisionError: a bug"
-        again = runner.wait(runner.submit("digits", image, "broken", {"batch_size": 1}).id)
+        again = runner.wait(runner.submit("digits", image, explain("broken", {"batch_size": 1})).id)
         assert again.id != expected.id  # failures are not cached
     finally:
         runner.shutdown()
@@ -147,12 +156,11 @@ def test_failures_are_recorded_not_raised(tmp_path, models):
 def test_a_restart_keeps_results_and_marks_interrupted_work(tmp_path, models):
     store = JobStore(tmp_path / "data")
     runner = JobRunner(store, models, discover(plugin_dirs=[]), workers=1)
-    done = runner.wait(runner.submit("digits", demo_images("digit-0")[0], "saliency").id)
+    done = runner.wait(runner.submit("digits", demo_images("digit-0")[0], explain("saliency")).id)
     long = runner.submit(
         "fair",
         demo_images("tank-sunny")[0],
-        "occlusion",
-        {"window": 2, "stride": 1, "batch_size": 2},
+        explain("occlusion", {"window": 2, "stride": 1, "batch_size": 2}),
     )
     time.sleep(0.2)
     # A crash: the process is gone, and nothing updated the rows.
@@ -170,6 +178,6 @@ def test_a_restart_keeps_results_and_marks_interrupted_work(tmp_path, models):
         interrupted = again.get(long.id)
         assert interrupted.status == "interrupted" and "server stopped" in interrupted.error
         # the cache still answers the finished request
-        assert again.submit("digits", demo_images("digit-0")[0], "saliency").id == done.id
+        assert again.submit("digits", demo_images("digit-0")[0], explain("saliency")).id == done.id
     finally:
         again.shutdown()

@@ -271,7 +271,7 @@ def test_errors_are_html_for_pages_and_json_for_the_api(client):
 def test_a_result_deleted_from_disk_is_reported_not_a_crash(client):
     page = finished_page(client, run(client, method="saliency", samples=["digit-0"]))
     job_id = re.search(r'data-job="(\w+)"', page.text).group(1)
-    store = client.app.state.runner.store
+    store = client.app.state.services.store
     for path in store.result_dir(job_id).iterdir():
         path.unlink()
     page = client.get(f"/jobs/{job_id}")

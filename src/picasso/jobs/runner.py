@@ -11,19 +11,20 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import numpy as np
-
 from ..core.errors import Cancelled, JobError, ModelLoadError, PicassoError
 from ..core.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image
-from ..core.model import RANDOMIZE, Model
+from ..core.model import Model
 from ..core.progress import Progress
 from ..plugins import MethodRegistry
-from ..service import explain, get_method, resolve_targets
-from .store import FINISHED, Job, JobStore
+from ..render import save_layers
+from ..requests import Checked, ExplainRequest, R, SanityRequest, check
+from ..sanity import sanity_check
+from ..service import explain
+from .store import FINISHED, ImageRef, Job, JobStore
 
 log = logging.getLogger(__name__)
 
@@ -70,57 +71,50 @@ class JobRunner:
         self._pool.shutdown(wait=wait, cancel_futures=True)
 
     # -- requests ----------------------------------------------------------------------
-    def submit(
-        self,
-        model: str,
-        image: Any,
-        method: str,
-        settings: dict[str, Any] | None = None,
-        target: int | Sequence[int] | None = None,
-        top_k: int | None = None,
-        faithfulness: bool = False,
-    ) -> Job:
-        """Validate a request and queue it (or return the finished job that already
-        answered it). Bad requests raise a :class:`PicassoError` before anything is
-        queued. ``faithfulness`` adds deletion/insertion curves to the result."""
-        if model not in self.models:
+    def model(self, name: str) -> Model:
+        """A served model by name, or a :class:`ModelLoadError` listing the others."""
+        if name not in self.models:
             raise ModelLoadError(
-                f"unknown model {model!r}; available: {', '.join(sorted(self.models))}"
+                f"unknown model {name!r}; available: {', '.join(sorted(self.models))}"
             )
-        chosen = self.models[model]
-        method_cls = get_method(method, self.registry)
-        parsed = method_cls.parse_settings(settings)
-        method_cls.check_capabilities(chosen)
-        if chosen.info.labels:  # class count known: refuse impossible targets now
-            resolve_targets(np.zeros(len(chosen.info.labels)), target, top_k)
+        return self.models[name]
+
+    def check(self, model: str, request: R) -> Checked[R]:
+        """Validate ``request`` for served model ``model`` (see :func:`check`)."""
+        return check(request, self.model(model), self.registry)
+
+    def submit(self, model: str, image: Any, request: R | Checked[R]) -> Job:
+        """Queue a request on ``image`` (a path, bytes, PIL image or array, or an
+        already checked :class:`LoadedImage`), or return the finished job that already
+        answered it. Bad requests raise a :class:`PicassoError` before anything is
+        queued."""
+        checked = request if isinstance(request, Checked) else self.check(model, request)
         loaded = image if isinstance(image, LoadedImage) else load_image(image, self.max_pixels)
-        request = {
-            "image": loaded.sha256,
-            "image_name": loaded.name,
-            "settings": parsed.model_dump(mode="json"),
-            "target": list(target) if isinstance(target, (list, tuple)) else target,
-            "top_k": top_k,
-            "faithfulness": bool(faithfulness),
-        }
         if not self.store.image_path(loaded.sha256).exists():
             encoded = io.BytesIO()
             loaded.image.save(encoded, format="PNG")
             self.store.save_image(loaded.sha256, encoded.getvalue())
-        return self._queue(model, method_cls.name, request)
+        return self._queue(model, checked, ImageRef(loaded.sha256, loaded.name))
+
+    def sanity_request(self, job: Job) -> SanityRequest:
+        """The sanity check of a finished visualization job's map, or a
+        :class:`JobError` saying why it has none. One rule for the page's button and
+        the API."""
+        request = job.request
+        if job.status != "done" or not isinstance(request, ExplainRequest):
+            raise JobError(f"job {job.id} is not a finished visualization")
+        if job.model not in self.models:
+            raise JobError(f"model {job.model!r} of job {job.id} is not served any more")
+        if job.method not in self.registry:
+            raise JobError(f"method {job.method!r} of job {job.id} is not registered any more")
+        return SanityRequest(method=request.method, settings=request.settings, of=job.id)
 
     def sanity_problem(self, job: Job) -> str | None:
         """Why ``job`` cannot be sanity-checked, or None when it can."""
-        if job.status != "done" or job.request.get("kind", "explain") != "explain":
-            return f"job {job.id} is not a finished visualization"
-        if job.model not in self.models:
-            return f"model {job.model!r} of job {job.id} is not served any more"
-        method_cls = self.registry.get(job.method)
-        if method_cls is None:
-            return f"method {job.method!r} of job {job.id} is not registered any more"
-        if not method_cls.produces_map:
-            return f"{job.method} produces no map to check"
-        if RANDOMIZE not in self.models[job.model].capabilities:
-            return f"model {job.model!r} cannot be randomised, so it cannot be sanity-checked"
+        try:
+            self.check(job.model, self.sanity_request(job))
+        except PicassoError as exc:
+            return str(exc)
         return None
 
     def submit_sanity(self, job_id: str) -> Job:
@@ -128,35 +122,24 @@ class JobRunner:
         of = self.store.get(job_id)
         if of is None:
             raise JobError(f"no job {job_id}")
-        problem = self.sanity_problem(of)
-        if problem is not None:
-            raise JobError(problem)
-        request = {
-            "kind": "sanity",
-            "of": job_id,
-            "image": of.request["image"],
-            "image_name": of.request["image_name"],
-            "settings": of.request["settings"],
-            # the map of the class the visualization explained first
-            "target": self._first_target(of),
-            "top_k": None,
-        }
-        return self._queue(of.model, of.method, request)
+        # the map of the class the visualization explained first
+        request = self.sanity_request(of).model_copy(update={"target": self._first_target(of)})
+        return self._queue(of.model, self.check(of.model, request), of.image)
 
     def _first_target(self, job: Job) -> int:
         summary = self.store.result_files(job)["json"]
-        return json.loads(summary.read_text(encoding="utf-8"))["targets"][0]["index"]
+        return int(json.loads(summary.read_text(encoding="utf-8"))["targets"][0]["index"])
 
-    def _queue(self, model: str, method: str, request: dict[str, Any]) -> Job:
-        key = cache_key(self.models[model], method, request)
+    def _queue(self, model: str, checked: Checked[Any], image: ImageRef) -> Job:
+        key = cache_key(self.models[model], checked.request, image)
         cached = self.store.cached(key)
         if cached is not None and self.store.result_files(cached)["json"].is_file():
             return cached  # (a result deleted from disk is computed again)
-        job = self.store.insert(uuid.uuid4().hex, key, model, method, request)
+        job = self.store.insert(uuid.uuid4().hex, key, model, checked.request, image)
         progress = Progress(lambda done, total, _id=job.id: self._report(_id, done, total))
         with self._lock:
             self._progress[job.id] = progress
-        self._pool.submit(self._run, job, progress)
+        self._pool.submit(self._run, job, checked, progress)
         return job
 
     def get(self, job_id: str) -> Job | None:
@@ -193,7 +176,7 @@ class JobRunner:
     def _report(self, job_id: str, done: int, total: int) -> None:
         self.store.update(job_id, done=done, total=total)
 
-    def _run(self, job: Job, progress: Progress) -> None:
+    def _run(self, job: Job, checked: Checked[Any], progress: Progress) -> None:
         current = self.store.get(job.id)
         if current is None or current.status != "queued" or progress.cancelled:
             self._forget(job.id)
@@ -204,13 +187,12 @@ class JobRunner:
         timer.start()
         started = time.monotonic()
         try:
-            request = job.request
-            image = load_image(self.store.image_path(request["image"]), self.max_pixels)
-            image = LoadedImage(image.image, request["image_name"], request["image"])
-            if request.get("kind") == "sanity":
-                self._sanity(job, image, progress)
+            image = load_image(self.store.image_path(job.image.sha256), self.max_pixels)
+            image = LoadedImage(image.image, job.image.name, job.image.sha256)
+            if isinstance(checked.request, SanityRequest):
+                self._sanity(job, checked, image, progress)
             else:
-                self._explain(job, image, progress)
+                self._explain(job, checked, image, progress)
             self.store.update(job.id, status="done", finished=time.time())
         except Cancelled:
             if self._stopping:
@@ -242,41 +224,25 @@ class JobRunner:
             timer.cancel()
             self._forget(job.id)
 
-    def _explain(self, job: Job, image: LoadedImage, progress: Progress) -> None:
-        from ..render import save_layers
-
-        request = job.request
-        exp = explain(
-            self.models[job.model],
-            image,
-            job.method,
-            target=request["target"],
-            top_k=request["top_k"],
-            settings=request["settings"],
-            progress=progress,
-            registry=self.registry,
-            faithfulness=request.get("faithfulness", False),
-        )
+    def _explain(
+        self,
+        job: Job,
+        checked: Checked[ExplainRequest],
+        image: LoadedImage,
+        progress: Progress,
+    ) -> None:
+        exp = explain(self.models[job.model], image, checked, progress)
         directory = self.store.result_dir(job.id)
         exp.save(directory, stem="result")
         save_layers(exp, directory)
 
-    def _sanity(self, job: Job, image: LoadedImage, progress: Progress) -> None:
-        from ..sanity import sanity_check
-
-        request = job.request
-        result = sanity_check(
-            self.models[job.model],
-            image.image,
-            job.method,
-            target=request["target"],
-            settings=request["settings"],
-            registry=self.registry,
-            progress=progress,
-        )
+    def _sanity(
+        self, job: Job, checked: Checked[SanityRequest], image: LoadedImage, progress: Progress
+    ) -> None:
+        result = sanity_check(self.models[job.model], image.image, checked, progress)
         path = self.store.result_files(job)["json"]
         path.parent.mkdir(parents=True, exist_ok=True)
-        body = {**result.summary(), "of": request["of"], "model": job.model}
+        body = {**result.summary(), "of": checked.request.of, "model": job.model}
         path.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
 
     def _forget(self, job_id: str) -> None:
@@ -284,18 +250,13 @@ class JobRunner:
             self._progress.pop(job_id, None)
 
 
-def cache_key(model: Model, method: str, request: dict[str, Any]) -> str:
-    """(model fingerprint, image sha256, method, settings, targets) as one hash."""
+def cache_key(model: Model, request: ExplainRequest | SanityRequest, image: ImageRef) -> str:
+    """(model fingerprint, image sha256, the whole checked request) as one hash."""
     payload = json.dumps(
         {
             "model": model.info.fingerprint,
-            "method": method,
-            "image": request["image"],
-            "settings": request["settings"],
-            "target": request["target"],
-            "top_k": request["top_k"],
-            "kind": request.get("kind", "explain"),
-            "faithfulness": request.get("faithfulness", False),
+            "image": image.sha256,
+            "request": request.model_dump(mode="json"),
         },
         sort_keys=True,
     )

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..requests import REQUEST, ExplainRequest, SanityRequest
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
@@ -18,7 +20,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     status TEXT NOT NULL,          -- queued, running, done, failed, cancelled, interrupted
     model TEXT NOT NULL,
     method TEXT NOT NULL,
-    request TEXT NOT NULL,         -- JSON: settings, target, top_k, image sha256
+    request TEXT NOT NULL,         -- JSON: the request (with its kind), image sha256 and name
     done INTEGER NOT NULL DEFAULT 0,
     total INTEGER NOT NULL DEFAULT 0,
     error TEXT,
@@ -33,13 +35,22 @@ FINISHED = frozenset({"done", "failed", "cancelled", "interrupted"})
 
 
 @dataclass(frozen=True)
+class ImageRef:
+    """An image kept in the store: its sha256 (the file name) and a display name."""
+
+    sha256: str
+    name: str
+
+
+@dataclass(frozen=True)
 class Job:
     id: str
     cache_key: str
     status: str
     model: str
     method: str
-    request: dict[str, Any]
+    request: ExplainRequest | SanityRequest
+    image: ImageRef
     done: int
     total: int
     error: str | None
@@ -48,8 +59,16 @@ class Job:
     finished: float | None
 
     @property
-    def finished_ok(self) -> bool:
-        return self.status == "done"
+    def is_sanity(self) -> bool:
+        return isinstance(self.request, SanityRequest)
+
+    def request_json(self) -> dict[str, Any]:
+        """The request as stored and as the API shows it: its fields and the image."""
+        return request_json(self.request, self.image)
+
+
+def request_json(request: ExplainRequest | SanityRequest, image: ImageRef) -> dict[str, Any]:
+    return {**request.model_dump(mode="json"), "image": image.sha256, "image_name": image.name}
 
 
 class JobStore:
@@ -88,24 +107,32 @@ class JobStore:
     def result_files(self, job: Job) -> dict[str, Path]:
         """A job's downloadable files by kind (a sanity check has only JSON)."""
         directory = self.result_dir(job.id)
-        if job.request.get("kind") == "sanity":
+        if job.is_sanity:
             return {"json": directory / "sanity.json"}
         return {kind: directory / f"result.{job.method}.{kind}" for kind in ("json", "png", "npy")}
 
     # -- rows --------------------------------------------------------------------------
-    def _execute(self, sql: str, params: tuple = ()) -> list[tuple]:
+    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._db.execute(sql, params).fetchall()
 
     def insert(
-        self, job_id: str, cache_key: str, model: str, method: str, request: dict[str, Any]
+        self,
+        job_id: str,
+        cache_key: str,
+        model: str,
+        request: ExplainRequest | SanityRequest,
+        image: ImageRef,
     ) -> Job:
+        body = json.dumps(request_json(request, image), sort_keys=True)
         self._execute(
             "INSERT INTO jobs (id, cache_key, status, model, method, request, created) "
             "VALUES (?, ?, 'queued', ?, ?, ?, ?)",
-            (job_id, cache_key, model, method, json.dumps(request, sort_keys=True), time.time()),
+            (job_id, cache_key, model, request.method, body, time.time()),
         )
-        return self.get(job_id)
+        job = self.get(job_id)
+        assert job is not None  # just inserted
+        return job
 
     def get(self, job_id: str) -> Job | None:
         rows = self._execute("SELECT * FROM jobs WHERE id = ?", (job_id,))
@@ -146,6 +173,12 @@ class JobStore:
         return len(rows)
 
 
-def _job(row: tuple) -> Job:
+def _job(row: tuple[Any, ...]) -> Job:
     """A row in column order (see SCHEMA); the request column holds JSON."""
-    return Job(*row[:5], json.loads(row[5]), *row[6:])
+    body = json.loads(row[5])
+    image = ImageRef(body.pop("image"), body.pop("image_name", "image"))
+    body.setdefault("kind", "explain")  # rows written before requests had a kind
+    body.setdefault("method", row[4])
+    if body["kind"] == "sanity":
+        body.pop("top_k", None)
+    return Job(*row[:5], REQUEST.validate_python(body), image, *row[6:])

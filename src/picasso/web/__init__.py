@@ -2,6 +2,7 @@
 algorithm and no framework code; everything goes through the job runner and the
 service functions the CLI uses."""
 
-from .app import WebSettings, create_app
+from .app import create_app
+from .settings import WebSettings
 
 __all__ = ["WebSettings", "create_app"]

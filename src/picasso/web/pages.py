@@ -4,108 +4,36 @@ in its thread pool); model code only ever runs in the job workers."""
 
 from __future__ import annotations
 
-import datetime as dt
-import inspect
 import json
 import secrets
-from dataclasses import dataclass, field
-from http import HTTPStatus
-from pathlib import Path
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-import jinja2
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 
-from .._version import __version__
-from ..core.errors import PicassoError, SettingsError
+from ..core.errors import PicassoError, SettingsError, TargetError
 from ..core.images import LoadedImage, load_image
 from ..core.model import Model
 from ..demo import IMAGES_DIR
-from ..jobs import Job
+from ..jobs import Job, JobStore
 from ..jobs.store import FINISHED
 from ..plugins import MethodRegistry
-from .api import found, store_upload
-from .app import COOKIE, MAX_FILES
+from ..requests import Checked, ExplainRequest
 from .forms import form_fields, settings_from_form
+from .security import COOKIE
+from .settings import MAX_FILES
+from .state import Services, ServicesDep, get_services, job_or_404
+from .templating import error_page, render
+from .uploads import store_upload
 
 router = APIRouter(include_in_schema=False)
-TEMPLATES = Path(__file__).parent / "templates"
-
-
-def make_templates(registry: MethodRegistry) -> Jinja2Templates:
-    """The app's templates, plus ``method/<name>.html`` for every method that ships its
-    own result template (read from next to the file that defines the method)."""
-
-    def method_template(name: str) -> tuple[str, str, Any] | None:
-        if not name.startswith("method/") or not name.endswith(".html"):
-            return None
-        cls = registry.get(name.removeprefix("method/").removesuffix(".html"))
-        if cls is None or not cls.template:
-            return None
-        path = Path(inspect.getfile(cls)).parent / cls.template
-        if not path.is_file():
-            return None
-        mtime = path.stat().st_mtime
-        return path.read_text(encoding="utf-8"), str(path), lambda: path.stat().st_mtime == mtime
-
-    env = jinja2.Environment(
-        loader=jinja2.ChoiceLoader(
-            [jinja2.FileSystemLoader(TEMPLATES), jinja2.FunctionLoader(method_template)]
-        ),
-        autoescape=True,  # every template, plugins' included
-        undefined=jinja2.ChainableUndefined,
-    )
-    env.filters["when"] = lambda t: dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S")
-    env.globals["version"] = __version__
-    return Jinja2Templates(env=env)
-
-
-# -- helpers ---------------------------------------------------------------------------
-def _state(request: Request):
-    return request.app.state
 
 
 def sample_names() -> list[str]:
     return sorted(p.stem for p in IMAGES_DIR.glob("*.png"))
-
-
-def _checkpoint(model: Model) -> dict[str, str] | None:
-    if not model.info.path:
-        return None
-    path = Path(model.info.path)
-    try:
-        mtime = dt.datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
-    except OSError:
-        mtime = "unknown"
-    return {"path": str(path), "name": path.name, "mtime": mtime}
-
-
-def render(
-    request: Request, template: str, status: int = 200, model: str | None = None, **context
-) -> HTMLResponse:
-    state = _state(request)
-    models = state.models
-    current = models.get(model) if model else None
-    if current is None and models and model is None:
-        current = next(iter(models.values()))
-    context.update(
-        models=list(models),
-        current=current,
-        checkpoint=_checkpoint(current) if current else None,
-    )
-    return state.templates.TemplateResponse(request, template, context, status_code=status)
-
-
-def error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    try:
-        reason = HTTPStatus(status).phrase
-    except ValueError:
-        reason = "Error"
-    return render(request, "error.html", status, error=message, code=status, reason=reason)
 
 
 @dataclass
@@ -147,29 +75,29 @@ def index_page(
     field_errors: dict[str, str] | None = None,
     compare_mode: bool = False,
 ) -> HTMLResponse:
-    state = _state(request)
-    if model is not None and model not in state.models:
+    services = get_services(request)
+    if model is not None and model not in services.models:
         return error_page(
-            request, 404, f"unknown model {model!r}; available: {', '.join(state.models)}"
+            request, 404, f"unknown model {model!r}; available: {', '.join(services.models)}"
         )
-    name = model or next(iter(state.models))
+    name = model or next(iter(services.models))
     form = form or FormState()
-    if form.method not in state.registry:
-        form.method = "occlusion" if "occlusion" in state.registry else min(state.registry)
+    if form.method not in services.registry:
+        form.method = "occlusion" if "occlusion" in services.registry else min(services.registry)
     return render(
         request,
         "index.html",
         status,
         model=name,
-        methods=_method_rows(state.registry, state.models[name]),
+        methods=_method_rows(services.registry, services.models[name]),
         samples=sample_names(),
         form=form,
         error=error,
         field_errors=field_errors or {},
         compare_mode=compare_mode,
         limits={
-            "bytes": f"{state.settings.max_upload_bytes / 2**20:.3g} MiB",
-            "pixels": f"{state.settings.max_pixels / 1e6:g} megapixels",
+            "bytes": f"{services.settings.max_upload_bytes / 2**20:.3g} MiB",
+            "pixels": f"{services.settings.max_pixels / 1e6:g} megapixels",
         },
     )
 
@@ -204,12 +132,21 @@ def _numbers(extras: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
-def job_view(request: Request, job: Job) -> dict[str, Any]:
+def template_job(job: Job) -> dict[str, Any]:
+    """A job as templates (plugins' included) see it: its row, with ``request`` as the
+    API shows it (the request's fields, ``image`` and ``image_name``)."""
+    return {
+        **{f.name: getattr(job, f.name) for f in fields(job)},
+        "request": job.request_json(),
+        "is_sanity": job.is_sanity,
+    }
+
+
+def job_view(services: Services, job: Job) -> dict[str, Any]:
     """Everything the job templates need, computed once here."""
-    state = _state(request)
-    store = state.runner.store
-    sanity = job.request.get("kind") == "sanity"
-    method = state.registry.get(job.method)
+    store = services.store
+    sanity = job.is_sanity
+    method = services.registry.get(job.method)
     view: dict[str, Any] = {
         "title": f"{'Sanity check of ' if sanity else ''}{job.method} on {job.model}",
         "finished": job.status in FINISHED,
@@ -254,12 +191,12 @@ def job_view(request: Request, job: Job) -> dict[str, Any]:
             )
         ],
         sanity=_sanity_summary(store, job),
-        can_sanity=state.runner.sanity_problem(job) is None,
+        can_sanity=services.runner.sanity_problem(job) is None,
     )
     return view
 
 
-def _sanity_summary(store: Any, job: Job) -> dict[str, Any] | None:
+def _sanity_summary(store: JobStore, job: Job) -> dict[str, Any] | None:
     """The latest sanity check of this result, for the line next to the map."""
     check = store.sanity_of(job.id)
     if check is None:
@@ -271,10 +208,6 @@ def _sanity_summary(store: Any, job: Job) -> dict[str, Any] | None:
     return summary
 
 
-def _job(request: Request, job_id: str) -> Job:
-    return found(_state(request).runner.get(job_id), job_id)
-
-
 # -- routes ----------------------------------------------------------------------------
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request, model: str | None = None) -> HTMLResponse:
@@ -282,9 +215,11 @@ def index(request: Request, model: str | None = None) -> HTMLResponse:
 
 
 @router.get("/compare", response_class=HTMLResponse)
-def compare(request: Request, pairs: str = "", model: str | None = None) -> HTMLResponse:
+def compare(
+    request: Request, services: ServicesDep, pairs: str = "", model: str | None = None
+) -> HTMLResponse:
     if not pairs:
-        if len(_state(request).models) < 2:
+        if len(services.models) < 2:
             return error_page(request, 409, "comparing needs two models; this server has one")
         return index_page(request, model, compare_mode=True)
     shown = []
@@ -292,39 +227,40 @@ def compare(request: Request, pairs: str = "", model: str | None = None) -> HTML
         ids = pair.split(":")
         if len(ids) != 2:
             raise HTTPException(422, "pairs must look like <job id>:<job id>,...")
-        jobs = [_job(request, i) for i in ids]
-        shown.append([{"job": j, "view": job_view(request, j)} for j in jobs])
-    return render(request, "compare.html", model=shown[0][0]["job"].model, pairs=shown)
+        jobs = [job_or_404(services, i) for i in ids]
+        shown.append([{"job": template_job(j), "view": job_view(services, j)} for j in jobs])
+    return render(request, "compare.html", model=shown[0][0]["job"]["model"], pairs=shown)
 
 
 @router.get("/history", response_class=HTMLResponse)
-def history(request: Request, jobs: str = "") -> HTMLResponse:
-    store = _state(request).runner.store
+def history(request: Request, services: ServicesDep, jobs: str = "") -> HTMLResponse:
+    store = services.store
     if jobs:
-        listed = [store.get(i) for i in jobs.split(",")[:MAX_FILES]]
-        listed = [j for j in listed if j is not None]
+        found = [store.get(i) for i in jobs.split(",")[:MAX_FILES]]
+        listed = [j for j in found if j is not None]
     else:
         listed = store.list(200)
-    return render(request, "history.html", jobs=listed, only=bool(jobs))
+    shown = [template_job(j) for j in listed]
+    return render(request, "history.html", jobs=shown, only=bool(jobs))
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
-def job_page(request: Request, job_id: str) -> HTMLResponse:
-    job = _job(request, job_id)
-    return render(request, "job.html", model=job.model, job=job, view=job_view(request, job))
+def job_page(request: Request, services: ServicesDep, job_id: str) -> HTMLResponse:
+    job = job_or_404(services, job_id)
+    view = job_view(services, job)
+    return render(request, "job.html", model=job.model, job=template_job(job), view=view)
 
 
 @router.post("/jobs/{job_id}/cancel")
-def cancel_page(request: Request, job_id: str) -> RedirectResponse:
-    _job(request, job_id)
-    _state(request).runner.cancel(job_id)
+def cancel_page(services: ServicesDep, job_id: str) -> RedirectResponse:
+    job_or_404(services, job_id, cancel=True)
     return RedirectResponse(f"/jobs/{job_id}", status_code=303)
 
 
 @router.post("/jobs/{job_id}/sanity")
-def sanity_page(request: Request, job_id: str) -> RedirectResponse:
-    _job(request, job_id)
-    job = _state(request).runner.submit_sanity(job_id)
+def sanity_page(services: ServicesDep, job_id: str) -> RedirectResponse:
+    job_or_404(services, job_id)
+    job = services.runner.submit_sanity(job_id)
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
 
@@ -340,102 +276,120 @@ async def run(request: Request) -> Response:
     """The run form: images (uploads and samples) x one method, on one model or two."""
     form = await request.form(max_files=MAX_FILES, max_fields=1000)
     try:
-        return await run_in_threadpool(_run, request, form)
+        return await run_in_threadpool(RunForm(request, form).submit)
     finally:
         await form.close()
 
 
-def _run(request: Request, form: Any) -> Response:
-    state = _state(request)
-    model = str(form.get("model") or "")
-    if model not in state.models:
-        return error_page(request, 404, f"unknown model {model!r}")
-    method_name = str(form.get("method") or "")
-    shown = FormState(
-        method=method_name,
-        samples=[s for s in form.getlist("samples") if isinstance(s, str)],
-        target_mode=str(form.get("target_mode") or "top1"),
-        top_k=str(form.get("top_k") or "2"),
-        target=str(form.get("target") or "0"),
-        faithfulness=form.get("faithfulness") == "true",
-        compare=str(form.get("compare") or ""),
-    )
-    errors: dict[str, str] = {}
+class FormProblem(Exception):
+    """A problem with the run form, shown next to ``field`` with ``status``."""
 
-    def again(status: int, message: str) -> HTMLResponse:
-        return index_page(request, model, shown, status, message, errors, bool(shown.compare))
+    def __init__(self, status: int, message: str, fields: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.fields = status, message, dict(fields or {})
 
-    method = state.registry.get(method_name)
-    if method is None:
-        return again(422, "choose a visualization")
-    settings = settings_from_form(method, form)
-    shown.settings = {f"{method_name}.{k}": v for k, v in settings.items()}
-    try:
-        method.parse_settings(settings)
-        for name in (model, shown.compare) if shown.compare else (model,):
-            if name not in state.models:
-                errors["compare"] = f"unknown model {name!r}"
-                return again(404, errors["compare"])
-            method.check_capabilities(state.models[name])
-    except SettingsError as exc:
-        errors.update(exc.fields)
-        return again(422, str(exc))
-    except PicassoError as exc:
-        return again(409, str(exc))
-    target, top_k = None, None
-    try:
-        if shown.target_mode == "topk":
-            top_k = int(shown.top_k)
-        elif shown.target_mode == "class":
-            target = int(shown.target)
-    except ValueError:
-        errors["target"] = "the number of classes and the class must be whole numbers"
-        return again(422, errors["target"])
 
-    images: list[LoadedImage] = []
-    for upload in form.getlist("files"):
-        if not isinstance(upload, UploadFile) or not upload.filename:
-            continue  # an empty file input
+class RunForm:
+    """One submission of the run form: read, checked as requests, then queued."""
+
+    def __init__(self, request: Request, form: FormData) -> None:
+        self.request = request
+        self.form = form
+        self.services = get_services(request)
+        self.model = str(form.get("model") or "")
+        self.shown = FormState(
+            method=str(form.get("method") or ""),
+            samples=[s for s in form.getlist("samples") if isinstance(s, str)],
+            target_mode=str(form.get("target_mode") or "top1"),
+            top_k=str(form.get("top_k") or "2"),
+            target=str(form.get("target") or "0"),
+            faithfulness=form.get("faithfulness") == "true",
+            compare=str(form.get("compare") or ""),
+        )
+
+    def submit(self) -> Response:
+        if self.model not in self.services.models:
+            return error_page(self.request, 404, f"unknown model {self.model!r}")
         try:
-            images.append(store_upload(request, upload))
-        except HTTPException as exc:
-            errors["images"] = exc.detail
-            return again(exc.status_code, exc.detail)
-    for name in shown.samples:
-        if name not in sample_names():
-            errors["images"] = f"no sample image {name!r}"
-            return again(404, errors["images"])
-        images.append(load_image(IMAGES_DIR / f"{name}.png"))
-    if not images:
-        errors["images"] = "choose at least one image (upload one or tick a sample)"
-        return again(422, errors["images"])
-
-    jobs: list[list[Job]] = []
-    try:
-        for image in images:
-            jobs.append(
-                [
-                    state.runner.submit(
-                        name,
-                        image,
-                        method_name,
-                        settings,
-                        target=target,
-                        top_k=top_k,
-                        faithfulness=shown.faithfulness,
-                    )
-                    for name in ((model, shown.compare) if shown.compare else (model,))
-                ]
+            checked = self.checked_requests()
+            images = self.images()
+        except FormProblem as problem:
+            return index_page(
+                self.request,
+                self.model,
+                self.shown,
+                problem.status,
+                problem.message,
+                problem.fields,
+                bool(self.shown.compare),
             )
-    except PicassoError as exc:  # e.g. a class index or top-k the model does not have
-        errors["target"] = str(exc)
-        return again(422, str(exc))
-    if shown.compare:
-        pairs = ",".join(f"{a.id}:{b.id}" for a, b in jobs)
-        return RedirectResponse(f"/compare?pairs={pairs}", status_code=303)
-    if len(jobs) == 1:
-        return RedirectResponse(f"/jobs/{jobs[0][0].id}", status_code=303)
-    return RedirectResponse(f"/history?jobs={','.join(j[0].id for j in jobs)}", status_code=303)
+        jobs = [
+            [self.services.runner.submit(name, image, check) for name, check in checked.items()]
+            for image in images
+        ]
+        if self.shown.compare:
+            pairs = ",".join(f"{a.id}:{b.id}" for a, b in jobs)
+            return RedirectResponse(f"/compare?pairs={pairs}", status_code=303)
+        if len(jobs) == 1:
+            return RedirectResponse(f"/jobs/{jobs[0][0].id}", status_code=303)
+        ids = ",".join(j[0].id for j in jobs)
+        return RedirectResponse(f"/history?jobs={ids}", status_code=303)
+
+    def checked_requests(self) -> dict[str, Checked[ExplainRequest]]:
+        """The form as one request, checked for the model (and the compared one)."""
+        shown = self.shown
+        method = self.services.registry.get(shown.method)
+        if method is None:
+            raise FormProblem(422, "choose a visualization")
+        settings = settings_from_form(method, self.form)
+        shown.settings = {f"{shown.method}.{k}": v for k, v in settings.items()}
+        names = (self.model, shown.compare) if shown.compare else (self.model,)
+        for name in names:
+            if name not in self.services.models:
+                raise FormProblem(
+                    404, f"unknown model {name!r}", {"compare": f"unknown model {name!r}"}
+                )
+        try:
+            target = int(shown.target) if shown.target_mode == "class" else None
+            top_k = int(shown.top_k) if shown.target_mode == "topk" else None
+        except ValueError:
+            message = "the number of classes and the class must be whole numbers"
+            raise FormProblem(422, message, {"target": message}) from None
+        try:
+            request = ExplainRequest(
+                method=shown.method,
+                settings=settings,
+                target=target,
+                top_k=top_k,
+                faithfulness=shown.faithfulness,
+            )
+            return {name: self.services.runner.check(name, request) for name in names}
+        except SettingsError as exc:
+            raise FormProblem(422, str(exc), exc.fields) from None
+        except TargetError as exc:
+            raise FormProblem(422, str(exc), {"target": str(exc)}) from None
+        except PicassoError as exc:
+            raise FormProblem(409, str(exc)) from None
+
+    def images(self) -> list[LoadedImage]:
+        """Uploads (checked and stored) and ticked samples, at least one."""
+        images: list[LoadedImage] = []
+        for upload in self.form.getlist("files"):
+            if not isinstance(upload, UploadFile) or not upload.filename:
+                continue  # an empty file input
+            try:
+                images.append(store_upload(self.services, upload))
+            except HTTPException as exc:
+                raise FormProblem(exc.status_code, exc.detail, {"images": exc.detail}) from None
+        for name in self.shown.samples:
+            if name not in sample_names():
+                message = f"no sample image {name!r}"
+                raise FormProblem(404, message, {"images": message})
+            images.append(load_image(IMAGES_DIR / f"{name}.png"))
+        if not images:
+            message = "choose at least one image (upload one or tick a sample)"
+            raise FormProblem(422, message, {"images": message})
+        return images
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -446,7 +400,7 @@ def login_form(request: Request) -> HTMLResponse:
 @router.post("/login")
 async def login(request: Request) -> Response:
     form = await request.form(max_files=0, max_fields=5)
-    token = _state(request).settings.api_token
+    token = get_services(request).settings.api_token
     given = str(form.get("token") or "")
     if token is None:
         return RedirectResponse("/", status_code=303)

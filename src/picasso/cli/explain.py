@@ -1,0 +1,107 @@
+"""``picasso explain``: maps for images, written as PNG overlays, ``.npy`` and JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..core.errors import PicassoError
+from ..plugins import MethodRegistry
+from .common import ProgressBar, expand_images, fail, model_option
+from .settings_options import add_setting_options, given_settings
+
+
+def explain_command(registry: MethodRegistry) -> click.Command:
+    @click.command("explain")
+    @click.argument("images", nargs=-1, required=True)
+    @model_option("demo:tanks-biased")
+    @click.option(
+        "--method",
+        default="occlusion",
+        show_default=True,
+        help=f"One of: {', '.join(sorted(registry))}.",
+    )
+    @click.option(
+        "--target",
+        "targets",
+        type=int,
+        multiple=True,
+        help="Class index to explain (repeatable). Default: the top-1 class.",
+    )
+    @click.option(
+        "--top-k",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Explain the k most probable classes.",
+    )
+    @click.option(
+        "--out",
+        "-o",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("picasso-out"),
+        show_default=True,
+        help="Output folder.",
+    )
+    @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+    @click.option(
+        "--faithfulness",
+        is_flag=True,
+        help="Also compute deletion/insertion curves and areas (in the JSON).",
+    )
+    def explain_cmd(
+        images: tuple[str, ...],
+        model_ref: str,
+        method: str,
+        targets: tuple[int, ...],
+        top_k: int | None,
+        out: Path,
+        quiet: bool,
+        faithfulness: bool,
+        **raw_settings: Any,
+    ) -> None:
+        """Explain IMAGES (files, folders or demo:PATTERN, e.g. demo:tank-*).
+
+        Writes <stem>.<method>.png (overlay), .npy (maps: targets x H x W) and .json
+        (summary) per image into --out.
+        """
+        from ..models import load_model
+        from ..requests import ExplainRequest, check
+        from ..service import explain
+
+        if targets and top_k is not None:
+            fail("give either --target or --top-k, not both", code=2)
+        try:
+            request = ExplainRequest(
+                method=method,
+                settings=given_settings(raw_settings),
+                target=list(targets) if targets else None,
+                top_k=top_k,
+                faithfulness=faithfulness,
+            )
+            paths = expand_images(images)
+            model = load_model(model_ref)
+            checked = check(request, model, registry)
+        except PicassoError as exc:
+            fail(str(exc))
+        failures = 0
+        for path in paths:
+            bar = ProgressBar(path.name, quiet)
+            try:
+                exp = explain(model, path, checked, progress=bar)
+            except PicassoError as exc:
+                click.echo(f"error: {exc}", err=True)
+                failures += 1
+                continue
+            finally:
+                bar.close()
+            written = exp.save(out, stem=path.stem)
+            best = exp.targets[0] if exp.targets else None
+            what = f"{best.label} (p={best.probability:.3f})" if best else ""
+            click.echo(f"{path}: {what} -> {written['png']}")
+        if failures:
+            fail(f"{failures} of {len(paths)} image(s) failed")
+
+    add_setting_options(explain_cmd, registry)
+    return explain_cmd

@@ -1,0 +1,77 @@
+"""Errors as answers a person can act on, never a stack trace: an HTML page for pages,
+JSON with a ``detail`` for the API and files."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..core.errors import (
+    CapabilityError,
+    InvalidImageError,
+    JobError,
+    ModelLoadError,
+    PicassoError,
+    SettingsError,
+    TargetError,
+    UnknownMethodError,
+)
+
+#: HTTP status of each kind of Picasso error (others are 400).
+STATUS: dict[type[PicassoError], int] = {
+    UnknownMethodError: 404,
+    ModelLoadError: 404,
+    InvalidImageError: 422,
+    SettingsError: 422,
+    TargetError: 422,
+    CapabilityError: 409,
+    JobError: 409,
+}
+
+
+def status_of(exc: PicassoError) -> int:
+    return next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
+
+
+def wants_html(request: Request) -> bool:
+    """Pages get HTML errors; the API, the OpenAPI document and files get JSON."""
+    path = request.url.path
+    if path.startswith(("/api/", "/static/", "/openapi")):
+        return False
+    return "application/json" not in request.headers.get("accept", "")
+
+
+def answer(request: Request, status: int, message: str) -> Response:
+    """JSON for the API (and anything that is not a page), HTML for pages."""
+    if wants_html(request) and hasattr(request.app.state, "services"):
+        from .templating import error_page
+
+        return error_page(request, status, message)
+    return JSONResponse({"detail": message}, status_code=status)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(PicassoError)
+    async def picasso_error(request: Request, exc: PicassoError) -> Response:
+        return answer(request, status_of(exc), str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return answer(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if not wants_html(request):
+            return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'request'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        return answer(request, 422, problems)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        return answer(request, 500, f"internal error ({type(exc).__name__})")

@@ -1,0 +1,37 @@
+"""What the web app is configured with (:class:`WebSettings`) and its fixed limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.images import DEFAULT_MAX_PIXELS
+
+DEFAULT_MODELS = ("demo:tanks-biased", "demo:tanks-fair", "demo:digits")
+MAX_FILES = 32  # images in one submitted form
+
+
+def default_models() -> tuple[str, ...]:
+    """The demo models, plus ``demo:imagenet`` where its extra is installed."""
+    from ..demo import imagenet
+
+    return DEFAULT_MODELS + (("demo:imagenet",) if imagenet.available() else ())
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """Everything the app is configured with (tests pass their own)."""
+
+    models: tuple[str, ...] = DEFAULT_MODELS
+    data_dir: Path = Path("picasso-data")
+    workers: int = 2
+    time_limit: float = 600.0
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    plugin_dirs: tuple[Path, ...] | None = None
+    api_token: str | None = None  # required on every request when set
+
+    @property
+    def max_request_bytes(self) -> int:
+        """The largest request body accepted: a form full of images, plus room."""
+        return self.max_upload_bytes * MAX_FILES + 1_000_000

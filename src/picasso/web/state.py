@@ -1,0 +1,98 @@
+"""What the running app holds (models, methods, the job runner, templates) and the
+FastAPI dependencies that hand it to routes. Built in the lifespan, never at import."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.templating import Jinja2Templates
+
+from ..core.model import Model
+from ..jobs import Job, JobRunner, JobStore
+from ..plugins import MethodRegistry
+from .settings import WebSettings
+
+
+@dataclass(frozen=True)
+class Services:
+    """The app's shared state, one per app (``app.state.services``)."""
+
+    settings: WebSettings
+    models: dict[str, Model]
+    registry: MethodRegistry
+    runner: JobRunner
+    templates: Jinja2Templates
+
+    @property
+    def store(self) -> JobStore:
+        return self.runner.store
+
+
+def start(settings: WebSettings) -> tuple[dict[str, Model], MethodRegistry, JobRunner]:
+    """Load the models and methods and open the job store (blocking work)."""
+    from ..models import load_model
+    from ..plugins import discover
+
+    models = {}
+    for ref in settings.models:
+        model = load_model(ref)
+        models[model.info.name] = model
+    registry = discover(settings.plugin_dirs)
+    runner = JobRunner(
+        JobStore(settings.data_dir),
+        models,
+        registry,
+        workers=settings.workers,
+        time_limit=settings.time_limit,
+        max_pixels=settings.max_pixels,
+    )
+    return models, registry, runner
+
+
+def make_lifespan(
+    settings: WebSettings,
+) -> Callable[[FastAPI], AsyncIterator[None]]:
+    """Load everything when the app starts; stop the jobs, then close the store."""
+    from .templating import make_templates
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Loading models is blocking work: keep it off the event loop.
+        models, registry, runner = await asyncio.to_thread(start, settings)
+        app.state.services = Services(settings, models, registry, runner, make_templates(registry))
+        try:
+            yield
+        finally:
+            # Running jobs stop at their next batch and record it; only then may the
+            # database close (a worker must never write to a closed store).
+            await asyncio.to_thread(runner.shutdown, True)
+            runner.store.close()
+
+    return lifespan  # type: ignore[return-value]
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def stopping(request: Request) -> Callable[[], bool]:
+    """Whether the server is stopping (``picasso serve`` sets ``app.state.stopping``), so
+    that open progress streams end at once."""
+    return getattr(request.app.state, "stopping", lambda: False)
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def job_or_404(services: Services, job_id: str, cancel: bool = False) -> Job:
+    """A job by id (cancelled first, when asked), or a 404 naming it."""
+    job = services.runner.cancel(job_id) if cancel else services.runner.get(job_id)
+    if job is None:
+        raise HTTPException(404, f"no job {job_id}")
+    return job
