@@ -29,6 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
+# tools/ (the demo exporters) lives beside the package, at the repository root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 
 def rss_mb() -> float:
     with open("/proc/self/statm") as f:
@@ -112,14 +115,14 @@ def worker(args) -> None:
         model(torch.from_numpy(batch))  # warm-up: one-time kernel setup is not measured
     if args.worker == "onnx":
         import picasso
-        from picasso.demo.export import to_onnx
+        from tools.demo.export import to_onnx
 
         to_onnx(model, Path(args.output).with_suffix(".onnx"), batch.shape)
         onnx_model = picasso.load_model(Path(args.output).with_suffix(".onnx"))
         onnx_model.forward(np.repeat(batch, args.batch, axis=0))  # warm-up, as for torch
     if args.worker == "keras":
         import picasso
-        from picasso.demo.resnet_keras import resnet_to_keras
+        from tools.demo.resnet_keras import resnet_to_keras
 
         keras_path = Path(args.output).with_suffix(".keras")
         resnet_to_keras(model, (args.size, args.size)).save(keras_path)

@@ -8,23 +8,24 @@ they travel the same road as third-party ones. A registry is built by
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import logging
 import os
-import sys
 from collections.abc import Iterable, Iterator, Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import TypeVar, cast, overload
 
 from .core.errors import UnknownMethodError
 from .core.method import Method, MethodSettings
+from .core.pyfiles import import_file
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "picasso.methods"
 #: Environment variable listing plugin folders (separated like PATH).
 PLUGINS_ENV = "PICASSO_PLUGINS"
+T = TypeVar("T")
 
 
 class MethodRegistry(Mapping[str, type[Method]]):
@@ -42,11 +43,16 @@ class MethodRegistry(Mapping[str, type[Method]]):
                 f"unknown method {name!r}; available: {', '.join(sorted(self._methods))}"
             ) from None
 
+    @overload
+    def get(self, name: str, /) -> type[Method] | None: ...
+    @overload
+    def get(self, name: str, default: type[Method] | T, /) -> type[Method] | T: ...
+    def get(self, name: str, default: object = None, /) -> object:
+        # Mapping.get catches KeyError only; unknown names raise UnknownMethodError here.
+        return self._methods.get(name, default)
+
     def __contains__(self, name: object) -> bool:
         return name in self._methods
-
-    def get(self, name: str, default: type[Method] | None = None) -> type[Method] | None:
-        return self._methods.get(name, default)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._methods)
@@ -69,10 +75,7 @@ def _check_method(obj: object, origin: str) -> str | None:
 
 def _methods_in_file(path: Path) -> list[type[Method]]:
     module_name = f"picasso_plugin_{path.stem}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module  # pydantic and pickling resolve names through it
-    spec.loader.exec_module(module)
+    module = import_file(module_name, path, register=True)
     return [
         obj
         for obj in vars(module).values()
@@ -104,15 +107,17 @@ def discover(
     found: dict[str, type[Method]] = {}
     problems: list[str] = []
 
-    def add(cls: object, origin: str) -> None:
-        problem = _check_method(cls, origin)
-        if problem is None and cls.name in found and found[cls.name] is not cls:
-            problem = f"{origin}: method name {cls.name!r} is already taken; skipped"
-        if problem:
-            problems.append(problem)
-            log.warning(problem)
-            return
-        found[cls.name] = cls
+    def add(obj: object, origin: str) -> None:
+        problem = _check_method(obj, origin)
+        if problem is None:
+            cls = cast(type[Method], obj)
+            if cls.name in found and found[cls.name] is not cls:
+                problem = f"{origin}: method name {cls.name!r} is already taken; skipped"
+            else:
+                found[cls.name] = cls
+                return
+        problems.append(problem)
+        log.warning(problem)
 
     if use_entry_points:
         for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):

@@ -100,7 +100,8 @@ def sanity_check(
     layers = network.parameter_layers()[::-1]  # from the output down
     stages = request.stages
     cuts = sorted({max(1, round(len(layers) * (i + 1) / stages)) for i in range(stages)})
-    steps = []
+    steps: list[dict[str, Any]] = []
+    rho = 1.0
     progress(1, len(cuts) + 1)
     for count in cuts:
         exp = map_of(network.randomized(layers[:count], seed=seed), chosen)
@@ -109,5 +110,5 @@ def sanity_check(
             {"layers_randomized": count, "down_to": layers[count - 1], "spearman": round(rho, 4)}
         )
         progress(len(steps) + 1, len(cuts) + 1)
-    verdict = "pass" if steps[-1]["spearman"] < request.threshold else "fail"
+    verdict = "pass" if round(rho, 4) < request.threshold else "fail"
     return SanityResult(base.method, chosen, request.threshold, verdict, steps)

@@ -105,7 +105,7 @@ def test_standard_resnet_agrees_in_keras_and_savedmodel(tmp_path, astronaut_smal
     import torch
     import torchvision
 
-    from picasso.demo.resnet_keras import resnet_to_keras
+    from tools.demo.resnet_keras import resnet_to_keras
 
     torch.manual_seed(0)
     module = torchvision.models.resnet18(num_classes=6).eval()

@@ -12,8 +12,8 @@ import picasso
 from conftest import TinyConvNet, seeded
 from picasso.core.errors import CapabilityError, ModelLoadError
 from picasso.demo import demo_images
-from picasso.demo.export import to_onnx
 from picasso.models import onnx_adapter
+from tools.demo.export import to_onnx
 
 
 def explain_both(torch_model, onnx_model, image, method, **settings):

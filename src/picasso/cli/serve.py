@@ -138,8 +138,8 @@ def serve_command(
     """Start the web app and its REST API (/api/v1, OpenAPI at /openapi.json)."""
     from ..web import create_app
 
-    given = {"host": host, "port": port, "data_dir": data_dir, "workers": workers}
-    given = {k: v for k, v in given.items() if v is not None}
+    options: dict[str, Any] = {"host": host, "port": port, "data_dir": data_dir, "workers": workers}
+    given = {k: v for k, v in options.items() if v is not None}
     if models:
         given["models"] = tuple(models)
     base = ServeConfig.read(config) if config else ServeConfig()

@@ -80,8 +80,7 @@ def decode_image_bytes(
                 )
             _check_pixels(img.width, img.height, max_pixels, name)
             img.load()
-            img = ImageOps.exif_transpose(img)
-            return _to_rgb(img)
+            return _to_rgb(ImageOps.exif_transpose(img))
     except InvalidImageError:
         raise
     except Image.DecompressionBombError:

@@ -69,7 +69,7 @@ class Method:
         model: Model,
         batch: np.ndarray,
         targets: Sequence[int],
-        settings: MethodSettings,
+        settings: Any,
         progress: Progress,
     ) -> MethodOutput:
         """Compute the maps for one preprocessed image.

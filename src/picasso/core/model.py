@@ -127,7 +127,7 @@ class Occluder:
         batch[:] = self.image[0]
         for item, (y0, y1, x0, x1) in zip(batch, boxes, strict=True):
             region = (slice(None), slice(y0, y1), slice(x0, x1))
-            item[region] = self.fill if np.isscalar(self.fill) else self.fill[region]
+            item[region] = self.fill[region] if isinstance(self.fill, np.ndarray) else self.fill
         return self.model.scores(batch, kind)
 
 

@@ -63,7 +63,7 @@ class Preprocessing:
                 arr = np.asarray(fitted, dtype=np.float32)
                 if self.channel_order == "BGR":
                     arr = arr[:, :, ::-1]
-            arr = arr / 255.0
-            arr = (arr - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
-            arrays.append(arr.transpose(2, 0, 1))
+            scaled = arr / np.float32(255.0)
+            scaled = (scaled - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+            arrays.append(scaled.transpose(2, 0, 1))
         return np.ascontiguousarray(np.stack(arrays), dtype=np.float32)

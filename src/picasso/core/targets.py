@@ -9,6 +9,6 @@ from typing import NamedTuple
 class Target(NamedTuple):
     """One explained class: its index, label and predicted probability."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index, on purpose: t.index
     label: str
     probability: float

@@ -4,6 +4,7 @@ settings, targets)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -136,7 +137,7 @@ class JobRunner:
         if cached is not None and self.store.result_files(cached)["json"].is_file():
             return cached  # (a result deleted from disk is computed again)
         job = self.store.insert(uuid.uuid4().hex, key, model, checked.request, image)
-        progress = Progress(lambda done, total, _id=job.id: self._report(_id, done, total))
+        progress = Progress(functools.partial(self._report, job.id))
         with self._lock:
             self._progress[job.id] = progress
         self._pool.submit(self._run, job, checked, progress)
@@ -166,7 +167,9 @@ class JobRunner:
         deadline = time.monotonic() + timeout
         while True:
             job = self.store.get(job_id)
-            if job is None or job.status in FINISHED:
+            if job is None:
+                raise JobError(f"no job {job_id}")
+            if job.status in FINISHED:
                 return job
             if time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} still {job.status} after {timeout} s")

@@ -181,4 +181,20 @@ def _job(row: tuple[Any, ...]) -> Job:
     body.setdefault("method", row[4])
     if body["kind"] == "sanity":
         body.pop("top_k", None)
-    return Job(*row[:5], REQUEST.validate_python(body), image, *row[6:])
+    job_id, cache_key, status, model, method = row[:5]
+    done, total, error, created, started, finished = row[6:]
+    return Job(
+        job_id,
+        cache_key,
+        status,
+        model,
+        method,
+        REQUEST.validate_python(body),
+        image,
+        done,
+        total,
+        error,
+        created,
+        started,
+        finished,
+    )

@@ -218,7 +218,7 @@ def from_torch(
         None,
     )
     info = ModelInfo(
-        name=card.name,
+        name=card.name or type(module).__name__,
         framework="torch",
         preprocessing=card.preprocessing_spec(),
         output=card.output,

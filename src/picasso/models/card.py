@@ -8,16 +8,17 @@ whoever runs Picasso; they are never accepted from web users.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..core.errors import ModelLoadError
 from ..core.preprocessing import Preprocessing
+from ..core.pyfiles import import_file
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -37,14 +38,14 @@ class PreprocessingCard(BaseModel):
 
     @field_validator("input_size")
     @classmethod
-    def _positive(cls, v):
+    def _positive(cls, v: tuple[int, int] | None) -> tuple[int, int] | None:
         if v is not None and min(v) < 1:
             raise ValueError("input_size must be positive (height, width)")
         return v
 
     @field_validator("std")
     @classmethod
-    def _nonzero(cls, v):
+    def _nonzero(cls, v: tuple[float, ...]) -> tuple[float, ...]:
         if any(s == 0 for s in v):
             raise ValueError("std must not contain zeros")
         return v
@@ -104,7 +105,8 @@ class ModelCard(BaseModel):
 
     def preprocessing_spec(self) -> Preprocessing:
         p = self.preprocessing
-        if p.input_size is None:
+        size = p.input_size
+        if size is None:
             raise ModelLoadError(
                 f"{self.card_path or self.name}: input size unknown; set "
                 "[preprocessing] input_size = [height, width] in the model card "
@@ -122,7 +124,7 @@ class ModelCard(BaseModel):
                 )
             p = p.model_copy(update={key: tuple(values)})
         return Preprocessing(
-            input_size=tuple(p.input_size),
+            input_size=(size[0], size[1]),
             resize=p.resize,
             mean=tuple(p.mean),
             std=tuple(p.std),
@@ -151,7 +153,7 @@ def hook_kwargs(card: ModelCard, overrides: dict) -> dict[str, Callable | None]:
     }
 
 
-def load_python(module: str, base_dir: Path | None, card_path: Path | None):
+def load_python(module: str, base_dir: Path | None, card_path: Path | None) -> ModuleType:
     """Import a module by name, or a ``.py`` file relative to the card."""
     try:
         if module.endswith(".py"):
@@ -160,10 +162,7 @@ def load_python(module: str, base_dir: Path | None, card_path: Path | None):
                 path = base_dir / path
             if not path.is_file():
                 raise ModelLoadError(f"{card_path}: Python file {path} not found")
-            spec = importlib.util.spec_from_file_location(f"picasso_card_{path.stem}", path)
-            mod = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(mod)
-            return mod
+            return import_file(f"picasso_card_{path.stem}", path)
         return importlib.import_module(module)
     except ModelLoadError:
         raise

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..core.errors import MissingDependencyError, ModelLoadError, PicassoError
 from ..core.model import LAYERS, Model, ModelInfo, ScoreKind
 from .card import ModelCard, hook_kwargs
+from .protocols import BuildInfo
 from .shapes import ChannelsMixin, preload_triton, probe_forward, resolve_input
 
 SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
-def _keras():
+def _keras() -> Any:
     preload_triton()
     try:
         import keras
@@ -32,7 +34,7 @@ def _keras():
 class KerasModel(ChannelsMixin, Model):
     """A Keras 3 model behind the framework-neutral surface."""
 
-    def __init__(self, model, info: ModelInfo, layout: str, **hooks) -> None:
+    def __init__(self, model: Any, info: ModelInfo, layout: str, **hooks: Any) -> None:
         super().__init__(info, **hooks)
         self.keras_model = model
         self.layout = layout
@@ -96,7 +98,7 @@ class KerasModel(ChannelsMixin, Model):
         return selected, activation, grads
 
     # The selected score, in each backend's own operations.
-    def _select(self, ops, raw, index, score):
+    def _select(self, ops: Any, raw: Any, index: Any, score: ScoreKind) -> Any:
         if self.info.output == "probabilities":
             values = raw if score == "probability" else ops.log(ops.maximum(raw, 1e-30))
         else:
@@ -105,7 +107,7 @@ class KerasModel(ChannelsMixin, Model):
         return ops.sum(values * ops.cast(onehot, values.dtype), axis=1)
 
 
-def _tensorflow_gradients(model: KerasModel, x, index, score):
+def _tensorflow_gradients(model: KerasModel, x: Any, index: Any, score: ScoreKind) -> Any:
     import keras
     import tensorflow as tf
 
@@ -118,7 +120,7 @@ def _tensorflow_gradients(model: KerasModel, x, index, score):
     return selected.numpy(), grads.numpy()
 
 
-def _torch_gradients(model: KerasModel, x, index, score):
+def _torch_gradients(model: KerasModel, x: Any, index: Any, score: ScoreKind) -> Any:
     import keras
     import torch
 
@@ -128,11 +130,11 @@ def _torch_gradients(model: KerasModel, x, index, score):
     return selected.detach().cpu().numpy(), grads.cpu().numpy()
 
 
-def _jax_gradients(model: KerasModel, x, index, score):
+def _jax_gradients(model: KerasModel, x: Any, index: Any, score: ScoreKind) -> Any:
     import jax
     import keras
 
-    def total(inp):
+    def total(inp: Any) -> Any:
         selected = model._select(keras.ops, model.keras_model(inp, training=False), index, score)
         return selected.sum(), selected
 
@@ -140,7 +142,9 @@ def _jax_gradients(model: KerasModel, x, index, score):
     return np.asarray(selected), np.asarray(grads)
 
 
-def _tensorflow_layer_gradients(model: KerasModel, two_headed, x, index, score):
+def _tensorflow_layer_gradients(
+    model: KerasModel, two_headed: Any, x: Any, index: Any, score: ScoreKind
+) -> Any:
     import keras
     import tensorflow as tf
 
@@ -152,7 +156,9 @@ def _tensorflow_layer_gradients(model: KerasModel, two_headed, x, index, score):
     return selected.numpy(), activation.numpy(), grads.numpy()
 
 
-def _torch_layer_gradients(model: KerasModel, two_headed, x, index, score):
+def _torch_layer_gradients(
+    model: KerasModel, two_headed: Any, x: Any, index: Any, score: ScoreKind
+) -> Any:
     import keras
     import torch
 
@@ -171,7 +177,9 @@ _BACKEND_GRADIENTS = {
 }
 
 
-def load_keras(path: Path, card: ModelCard, overrides: dict, build_info) -> KerasModel:
+def load_keras(
+    path: Path, card: ModelCard, overrides: dict[str, Any], build_info: BuildInfo
+) -> KerasModel:
     keras = _keras()
     try:
         network = keras.saving.load_model(str(path), compile=False)

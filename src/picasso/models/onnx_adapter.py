@@ -12,16 +12,21 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..core.errors import CapabilityError, MissingDependencyError, ModelLoadError, PicassoError
 from ..core.model import GRADIENTS, Model, ModelInfo, ScoreKind
 from .card import ModelCard, hook_kwargs
+from .protocols import BuildInfo
 from .shapes import ChannelsMixin, probe_forward, resolve_input, run_fixed_batches
 
+if TYPE_CHECKING:
+    from .torch_adapter import TorchModel
 
-def _onnxruntime():
+
+def _onnxruntime() -> Any:
     try:
         import onnxruntime
     except ImportError:
@@ -33,7 +38,7 @@ def gradients_available() -> bool:
     return all(importlib.util.find_spec(name) for name in ("onnx2torch", "torch", "onnx"))
 
 
-def open_session(path: Path):
+def open_session(path: Path) -> Any:
     ort = _onnxruntime()
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only; we raise our own messages
@@ -44,7 +49,7 @@ def open_session(path: Path):
         raise ModelLoadError(f"{path}: not a loadable ONNX model ({detail})") from None
 
 
-def describe_input(session, path: Path) -> tuple[str, list]:
+def describe_input(session: Any, path: Path) -> tuple[str, list[Any]]:
     """The image input's name and shape."""
     inputs = session.get_inputs()
     if len(inputs) != 1:
@@ -58,13 +63,13 @@ class OnnxModel(ChannelsMixin, Model):
 
     def __init__(
         self,
-        session,
+        session: Any,
         path: Path,
         info: ModelInfo,
         input_name: str,
         layout: str,
         static_batch: int | None,
-        **hooks,
+        **hooks: Any,
     ) -> None:
         super().__init__(info, **hooks)
         self.session = session
@@ -72,7 +77,7 @@ class OnnxModel(ChannelsMixin, Model):
         self.input_name = input_name
         self.layout = layout
         self.static_batch = static_batch
-        self._torch_model = None
+        self._torch_model: TorchModel | None = None  # converted on the first gradient call
 
     def capability_problem(self, capability: str) -> str | None:
         problem = super().capability_problem(capability)
@@ -97,11 +102,12 @@ class OnnxModel(ChannelsMixin, Model):
         problem = self.capability_problem(GRADIENTS)
         if problem is not None:
             raise CapabilityError(f"model {self.info.name!r}: {problem}")
-        if self._torch_model is None:
-            self._torch_model = self._convert()
-        return self._torch_model.gradients(batch, targets, score)
+        converted = self._torch_model
+        if converted is None:
+            converted = self._torch_model = self._convert()
+        return converted.gradients(batch, targets, score)
 
-    def _convert(self):
+    def _convert(self) -> TorchModel:
         """The same graph as a PyTorch module (onnx2torch), taking NCHW input."""
         import onnx
         import onnx2torch
@@ -118,14 +124,16 @@ class OnnxModel(ChannelsMixin, Model):
         if self.layout == "NHWC":
 
             class ToChannelsLast(torch.nn.Module):
-                def forward(self, x):
+                def forward(self, x: Any) -> Any:
                     return x.permute(0, 2, 3, 1)
 
             module = torch.nn.Sequential(ToChannelsLast(), module)
         return TorchModel(module, self.info)
 
 
-def load_onnx(path: Path, card: ModelCard, overrides: dict, build_info) -> OnnxModel:
+def load_onnx(
+    path: Path, card: ModelCard, overrides: dict[str, Any], build_info: BuildInfo
+) -> OnnxModel:
     """Load an ONNX file; input size and layout come from the graph where the card is
     silent."""
     session = open_session(path)

@@ -12,6 +12,7 @@ import numpy as np
 from ..core.errors import ModelLoadError, PicassoError
 from ..core.model import Model, ModelInfo
 from .card import ModelCard
+from .protocols import BuildInfo
 
 
 def layout_of(shape: Sequence, path: Path) -> str | None:
@@ -131,7 +132,12 @@ def probe_forward(model: Model, path: Path) -> None:
 
 
 def resolve_input(
-    path: Path, card: ModelCard, shape: Sequence, framework: str, extras: dict, build_info
+    path: Path,
+    card: ModelCard,
+    shape: Sequence[Any],
+    framework: str,
+    extras: dict[str, Any],
+    build_info: BuildInfo,
 ) -> tuple[ModelInfo, str]:
     """The model info and input layout of a network whose file states its input shape:
     the layout from the card or the shape, the input size from the shape where the

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..core.errors import MissingDependencyError, ModelLoadError
 from ..core.model import Model, ModelInfo, ScoreKind
 from .card import ModelCard, hook_kwargs
+from .protocols import BuildInfo
 from .shapes import ChannelsMixin, preload_triton, probe_forward, resolve_input
 
 
-def _tf():
+def _tf() -> Any:
     preload_triton()
     try:
         import tensorflow as tf
@@ -37,8 +39,16 @@ def is_saved_model(path: Path) -> bool:
 class TensorFlowModel(ChannelsMixin, Model):
     """A SavedModel signature behind the framework-neutral surface."""
 
+    _saved: Any = None  # the loaded trackable object, kept alive with its variables
+
     def __init__(
-        self, function, input_name: str, output_name: str, info: ModelInfo, layout: str, **hooks
+        self,
+        function: Any,
+        input_name: str,
+        output_name: str,
+        info: ModelInfo,
+        layout: str,
+        **hooks: Any,
     ) -> None:
         super().__init__(info, **hooks)
         self.function = function
@@ -46,7 +56,7 @@ class TensorFlowModel(ChannelsMixin, Model):
         self.output_name = output_name
         self.layout = layout
 
-    def _call(self, x):
+    def _call(self, x: Any) -> Any:
         return self.function(**{self.input_name: x})[self.output_name]
 
     def forward(self, batch: np.ndarray) -> np.ndarray:
@@ -73,7 +83,9 @@ class TensorFlowModel(ChannelsMixin, Model):
         return selected.numpy(), self.from_network(grads.numpy())
 
 
-def load_saved_model(path: Path, card: ModelCard, overrides: dict, build_info) -> TensorFlowModel:
+def load_saved_model(
+    path: Path, card: ModelCard, overrides: dict[str, Any], build_info: BuildInfo
+) -> TensorFlowModel:
     tf = _tf()
     if not is_saved_model(path):
         raise ModelLoadError(f"{path}: not a SavedModel folder (no saved_model.pb)")
@@ -93,14 +105,14 @@ def load_saved_model(path: Path, card: ModelCard, overrides: dict, build_info) -
     function = signatures[name]
     inputs = function.structured_input_signature[1]
     input_name = card.input_name or (next(iter(inputs)) if len(inputs) == 1 else None)
-    if input_name not in inputs:
+    if input_name is None or input_name not in inputs:
         raise ModelLoadError(
             f"{path}: signature {name!r} has inputs {sorted(inputs)}; "
             "name the image input with input_name = ... in the model card"
         )
     outputs = function.structured_outputs
     output_name = card.output_name or (next(iter(outputs)) if len(outputs) == 1 else None)
-    if output_name not in outputs:
+    if output_name is None or output_name not in outputs:
         raise ModelLoadError(
             f"{path}: signature {name!r} has outputs {sorted(outputs)}; "
             "name the class scores with output_name = ... in the model card"

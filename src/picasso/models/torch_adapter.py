@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import numpy as np
 from ..core.errors import MissingDependencyError, ModelLoadError, PicassoError
 from ..core.model import LAYERS, RANDOMIZE, Model, ModelInfo, Occluder, ScoreKind
 from .card import ModelCard, hook_kwargs, resolve_callable
+from .protocols import BuildInfo
 from .shapes import check_scores, first_output, run_fixed_batches
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ SUFFIXES = {
 }
 
 
-def _torch():
+def _torch() -> Any:
     try:
         import torch
     except ImportError:
@@ -46,7 +47,7 @@ class TorchModel(Model):
     default layout if the module rejects it. Values are the same either way.
     """
 
-    def __init__(self, module: Any, info: ModelInfo, **hooks) -> None:
+    def __init__(self, module: Any, info: ModelInfo, **hooks: Any) -> None:
         super().__init__(info, **hooks)
         torch = _torch()
         self._torch = torch
@@ -58,7 +59,8 @@ class TorchModel(Model):
         self.device = first.device if first is not None else torch.device("cpu")
         self._channels_last: bool | None = None  # decided on the first call
         self._static_batch = _static_batch_size(module)
-        self._traced = None  # fx graph for incremental occlusion, False if unavailable
+        # fx graph for incremental occlusion: None until traced, False if untraceable
+        self._traced: Any = None
 
     def capability_problem(self, capability: str) -> str | None:
         problem = super().capability_problem(capability)
@@ -73,23 +75,23 @@ class TorchModel(Model):
         return None
 
     # -- helpers -----------------------------------------------------------------
-    def _prepare(self, batch: np.ndarray):
+    def _prepare(self, batch: np.ndarray) -> Any:
         torch = self._torch
         x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
         return x
 
-    def _call(self, x):
+    def _call(self, x: Any) -> Any:
         # torch.export programs traced with a fixed batch run in chunks of it.
         return run_fixed_batches(self._call_layout, x, self._static_batch, self._torch.cat)
 
     @property
-    def memory_format(self):
+    def memory_format(self) -> Any:
         """The memory format inputs are given in: channels-last where the module
         accepts it (decided on the first call), else the default."""
         torch = self._torch
         return torch.channels_last if self._channels_last is not False else torch.contiguous_format
 
-    def _call_layout(self, x):
+    def _call_layout(self, x: Any) -> Any:
         torch = self._torch
         if self._channels_last is not False and x.dim() == 4:
             try:
@@ -107,7 +109,7 @@ class TorchModel(Model):
                 self._channels_last = False
         return first_output(self.module(x))
 
-    def check_output(self, out, batch_size: int) -> None:
+    def check_output(self, out: Any, batch_size: int) -> None:
         """Raise a clear error unless ``out`` is (batch, classes)."""
         check_scores(self.info.name, tuple(out.shape), batch_size)
 
@@ -119,7 +121,7 @@ class TorchModel(Model):
         self.check_output(out, batch.shape[0])
         return out.float().cpu().numpy()
 
-    def occluder(self, image: np.ndarray, fill) -> Occluder:
+    def occluder(self, image: np.ndarray, fill: np.ndarray | float) -> Occluder:
         """The incremental occluder where the network can be traced, else the dense one."""
         if self._traced is None:
             from .torch_incremental import trace
@@ -191,7 +193,7 @@ class TorchModel(Model):
             if not name:
                 continue
 
-            def keep(_module, _inputs, output, _name=name):
+            def keep(_module: Any, _inputs: Any, output: Any, _name: str = name) -> None:
                 out = output[0] if isinstance(output, (tuple, list)) else output
                 if hasattr(out, "shape"):
                     shapes.pop(_name, None)  # re-insert: the order is the order of completion
@@ -219,7 +221,7 @@ class TorchModel(Model):
             )
         captured = []
 
-        def keep(_module, _inputs, output):
+        def keep(_module: Any, _inputs: Any, output: Any) -> None:
             captured.append(output[0] if isinstance(output, (tuple, list)) else output)
 
         handle = modules[layer].register_forward_hook(keep)
@@ -240,7 +242,7 @@ class TorchModel(Model):
             grad.float().cpu().numpy(),
         )
 
-    def _score_tensor(self, raw, score: ScoreKind):
+    def _score_tensor(self, raw: Any, score: ScoreKind) -> Any:
         torch = self._torch
         if self._decode_hook is not None:
             raise PicassoError(
@@ -253,7 +255,7 @@ class TorchModel(Model):
         return torch.softmax(raw, dim=1) if score == "probability" else raw
 
 
-def _static_batch_size(module) -> int | None:
+def _static_batch_size(module: Any) -> int | None:
     """Batch size of a torch.export graph traced without a dynamic batch dim."""
     graph = getattr(module, "graph", None)
     if graph is None or (not hasattr(module, "meta") and not hasattr(graph, "nodes")):
@@ -271,7 +273,7 @@ def _static_batch_size(module) -> int | None:
     return None
 
 
-def module_sha256(module) -> str:
+def module_sha256(module: Any) -> str:
     """Hash of a live module's parameters and buffers (for results of from_torch)."""
     h = hashlib.sha256()
     for name, tensor in sorted(module.state_dict().items()):
@@ -280,7 +282,12 @@ def module_sha256(module) -> str:
     return h.hexdigest()
 
 
-def load_module(path: Path, kind: str, architecture=None, architecture_kwargs=None):
+def load_module(
+    path: Path,
+    kind: str,
+    architecture: Callable[..., Any] | None = None,
+    architecture_kwargs: dict[str, Any] | None = None,
+) -> Any:
     """Load a module from a file; errors name the file and the problem."""
     torch = _torch()
     try:
@@ -321,7 +328,9 @@ def detect(path: Path) -> bool:
     return path.suffix in SUFFIXES
 
 
-def load(path: Path, card: ModelCard, overrides: dict, build_info) -> TorchModel:
+def load(
+    path: Path, card: ModelCard, overrides: dict[str, Any], build_info: BuildInfo
+) -> TorchModel:
     """Load a TorchScript, torch.export or safetensors (+ architecture) file."""
     _torch()  # a missing PyTorch is named (with its extra) before anything imports it
     kind = SUFFIXES.get(path.suffix)

@@ -24,6 +24,7 @@ import math
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -32,6 +33,9 @@ from torch import fx, nn
 
 from ..core.model import Box, Occluder, ScoreKind
 from .shapes import first_output
+
+if TYPE_CHECKING:
+    from .torch_adapter import TorchModel
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +96,8 @@ def trace(module: nn.Module) -> fx.GraphModule | None:
     return None
 
 
-def _pair(value) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else tuple(value)
+def _pair(value: int | Sequence[int]) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (value[0], value[1])
 
 
 class IncrementalOccluder(Occluder):
@@ -101,11 +105,13 @@ class IncrementalOccluder(Occluder):
 
     engine = "incremental"
 
+    model: TorchModel
+
     def __init__(
         self,
-        model,
+        model: TorchModel,
         image: np.ndarray,
-        fill,
+        fill: np.ndarray | float,
         graph_module: fx.GraphModule,
         max_fraction: float = 0.5,
         max_work_ratio: float = 0.7,
@@ -116,7 +122,9 @@ class IncrementalOccluder(Occluder):
         self.max_fraction = max_fraction
         self.max_work_ratio = max_work_ratio
         self.x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))
-        self.fill_t = fill if np.isscalar(fill) else torch.from_numpy(fill)[None]
+        self.fill_t: torch.Tensor | float = (
+            torch.from_numpy(fill)[None] if isinstance(fill, np.ndarray) else float(fill)
+        )
         self._padded: dict[tuple, torch.Tensor] = {}
         # Same memory layout as the model's own forward calls (channels-last if accepted).
         self.layout = model.memory_format
@@ -184,11 +192,11 @@ class IncrementalOccluder(Occluder):
             self.engine = "dense"
             return super().scores(boxes, kind)
         self.model.check_output(raw, len(boxes))
-        raw = raw.float().cpu().numpy()
+        values = raw.float().cpu().numpy()
         scores = (
-            self.model.to_probabilities(raw)
+            self.model.to_probabilities(values)
             if kind == "probability"
-            else (self.model.to_logits(raw))
+            else self.model.to_logits(values)
         )
         if not self._checked:
             self._checked = True
@@ -205,37 +213,43 @@ class IncrementalOccluder(Occluder):
 
     # -- graph interpretation ------------------------------------------------------------
     def _run(self, boxes: Sequence[Box]) -> torch.Tensor:
-        env: dict[fx.Node, object] = {}
+        env: dict[fx.Node, Any] = {}
         for node in self.graph_module.graph.nodes:
             if node.op == "placeholder":
                 env[node] = self._input_patch(boxes)
             elif node.op == "get_attr":
                 env[node] = operator.attrgetter(node.target)(self.graph_module)
             elif node.op == "output":
-                result = fx.node.map_arg(node.args[0], lambda n: self._full(env[n]))
-                return first_output(result)
+                map_arg: Any = fx.node.map_arg
+                result = map_arg(node.args[0], lambda n: self._full(env[n]))
+                scores: torch.Tensor = first_output(result)
+                return scores
             else:
                 env[node] = self._eval(node, env)
         raise RuntimeError("graph has no output")
 
-    def _eval(self, node: fx.Node, env: dict) -> object:
-        args = fx.node.map_arg(node.args, lambda n: env[n])
-        kwargs = fx.node.map_arg(node.kwargs, lambda n: env[n])
-        found = []
-        fx.node.map_aggregate((args, kwargs), lambda a: found.append(isinstance(a, Patch)))
+    def _eval(self, node: fx.Node, env: dict[fx.Node, Any]) -> Any:
+        # Values here are tensors and patches, not fx arguments: fx's types do not apply.
+        map_arg: Any = fx.node.map_arg
+        map_aggregate: Any = fx.node.map_aggregate
+        args: Any = map_arg(node.args, lambda n: env[n])
+        kwargs: Any = map_arg(node.kwargs, lambda n: env[n])
+        found: list[bool] = []
+        map_aggregate((args, kwargs), lambda a: found.append(isinstance(a, Patch)))
         if any(found):
             patched = self._patched(node, args, kwargs)
             if patched is not None:
                 return patched
-            args = fx.node.map_aggregate(args, self._full)
-            kwargs = fx.node.map_aggregate(kwargs, self._full)
+            args = map_aggregate(args, self._full)
+            kwargs = map_aggregate(kwargs, self._full)
+        target: Any = node.target
         if node.op == "call_module":
             if node in self._conv_cost:
                 self._work += len(args[0]) * self._conv_cost[node]
-            return self.modules[node.target](*args, **kwargs)
+            return self.modules[target](*args, **kwargs)
         if node.op == "call_function":
-            return node.target(*args, **kwargs)
-        return getattr(args[0], node.target)(*args[1:], **kwargs)  # call_method
+            return target(*args, **kwargs)
+        return getattr(args[0], target)(*args[1:], **kwargs)  # call_method
 
     def _patched(self, node: fx.Node, args: tuple, kwargs: dict) -> Patch | None:
         """The node's output as a patch, or None to fall back to full tensors."""
@@ -322,12 +336,12 @@ class IncrementalOccluder(Occluder):
     # -- patch arithmetic ----------------------------------------------------------------
     def _spatial(
         self,
-        node,
+        node: fx.Node,
         p: Patch,
-        kernel,
-        stride,
-        padding,
-        dilation,
+        kernel: int | Sequence[int],
+        stride: int | Sequence[int],
+        padding: int | Sequence[int],
+        dilation: int | Sequence[int],
         fill_value: float,
         op: Callable[[torch.Tensor], torch.Tensor],
     ) -> Patch | None:
@@ -338,7 +352,9 @@ class IncrementalOccluder(Occluder):
         out_h, out_w = orig_out.shape[-2:]
         h, w = p.values.shape[-2:]
 
-        def output_range(starts, size, k, s, pad, d, limit):
+        def output_range(
+            starts: list[int], size: int, k: int, s: int, pad: int, d: int, limit: int
+        ) -> tuple[list[int], int]:
             lo = [max(0, -(-(a + pad - d * (k - 1)) // s)) for a in starts]
             hi = [min(limit, (a + size - 1 + pad) // s + 1) for a in starts]
             extent = max(b - a for a, b in zip(lo, hi, strict=True))
@@ -368,7 +384,9 @@ class IncrementalOccluder(Occluder):
     def _union(self, a: Patch, b: Patch, orig_out: torch.Tensor) -> Patch | None:
         height, width = a.orig.shape[-2:]
 
-        def span(starts_a, size_a, starts_b, size_b, limit):
+        def span(
+            starts_a: list[int], size_a: int, starts_b: list[int], size_b: int, limit: int
+        ) -> tuple[list[int], int]:
             lo = [min(p, q) for p, q in zip(starts_a, starts_b, strict=True)]
             hi = [max(p + size_a, q + size_b) for p, q in zip(starts_a, starts_b, strict=True)]
             extent = max(y - x for x, y in zip(lo, hi, strict=True))

@@ -87,6 +87,19 @@ class GradCAM(Method):
     def channel_weights(self, activations: np.ndarray, grads: np.ndarray) -> np.ndarray:
         return grads.mean(axis=(2, 3))
 
+    def layer_maps(
+        self, network: LayerModel, batch: np.ndarray, layer: str, targets: Sequence[int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The layer's activations and the targets' logit gradients as (N, C, h, w)."""
+        _, activations, grads = network.layer_gradients(batch, layer, targets, "logit")
+        as_activations, as_grads = as_maps(activations), as_maps(grads)
+        if as_activations is None or as_grads is None:
+            raise SettingsError(
+                f"{self.name}: layer {layer!r} outputs neither a spatial map nor "
+                "a square grid of tokens; choose a convolutional or token layer"
+            )
+        return as_activations, as_grads
+
     def explain(
         self,
         model: Model,
@@ -119,13 +132,7 @@ class GradCAM(Method):
             chunk = targets[start : start + settings.batch_size]
             repeated = np.repeat(batch, len(chunk), axis=0)
             for layer in candidates:  # after the first batch, only the one chosen
-                _, activations, grads = network.layer_gradients(repeated, layer, chunk, "logit")
-                activations, grads = as_maps(activations), as_maps(grads)
-                if activations is None:
-                    raise SettingsError(
-                        f"{self.name}: layer {layer!r} outputs neither a spatial map nor "
-                        "a square grid of tokens; choose a convolutional or token layer"
-                    )
+                activations, grads = self.layer_maps(network, repeated, layer, chunk)
                 if np.any(grads):
                     break
             candidates = [layer]

@@ -12,6 +12,7 @@ every result reports as ``completeness_gap``.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Sequence
 from typing import Literal
 
@@ -25,7 +26,10 @@ from .imaging import baseline_fill
 
 #: The 'blur' baseline blurs as occlusion's default 16-pixel window does (sigma 8).
 BLUR_WINDOW = 16
-RULES = ("gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle")
+Rule = Literal[
+    "gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle"
+]
+RULES: tuple[str, ...] = typing.get_args(Rule)
 
 
 class SmoothGradSettings(MethodSettings):
@@ -92,7 +96,7 @@ class IntegratedGradientsSettings(MethodSettings):
         description="Start of the path: a number in the model's input space (0 = the "
         "normalisation mean for standard preprocessing), 'mean' or 'blur' (as occlusion).",
     )
-    rule: Literal[RULES] = Field("gausslegendre", description="Integration rule (Captum's names).")
+    rule: Rule = Field("gausslegendre", description="Integration rule (Captum's names).")
     batch_size: int = Field(32, ge=1, le=4096, description="Path points per gradient call.")
 
 

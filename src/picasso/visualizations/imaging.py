@@ -34,7 +34,7 @@ def resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:
     """Bilinear resize with half-pixel centres and clamped edges (as OpenCV's
     INTER_LINEAR and ``align_corners=False``), for a 2-d float array."""
 
-    def axis(out_size: int, in_size: int):
+    def axis(out_size: int, in_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         pos = (np.arange(out_size) + 0.5) * (in_size / out_size) - 0.5
         pos = np.clip(pos, 0, in_size - 1)
         low = np.floor(pos).astype(int)

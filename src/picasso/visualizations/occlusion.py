@@ -55,7 +55,7 @@ class OcclusionSettings(MethodSettings):
     batch_size: int = Field(32, ge=1, le=4096, description="Occluded images per forward call.")
 
     @model_validator(mode="after")
-    def _stride_within_window(self):
+    def _stride_within_window(self) -> OcclusionSettings:
         if self.stride > self.window:
             raise ValueError(
                 f"stride ({self.stride}) must not exceed window ({self.window}), "
@@ -88,7 +88,7 @@ class Occlusion(Method):
         settings: OcclusionSettings,
         progress: Progress,
     ) -> MethodOutput:
-        targets = np.asarray(list(targets), dtype=np.int64)
+        classes = np.asarray(list(targets), dtype=np.int64)
         _, _, height, width = batch.shape
         win_h, win_w = min(settings.window, height), min(settings.window, width)
         positions = [
@@ -100,14 +100,14 @@ class Occlusion(Method):
         fill = baseline_fill(batch[0], settings.baseline, settings.window)
         progress(0, total)
 
-        original = model.scores(batch, settings.score)[0, targets].astype(np.float64)
+        original = model.scores(batch, settings.score)[0, classes].astype(np.float64)
         occluder = model.occluder(batch, fill)
-        sums = np.zeros((len(targets), height, width), np.float64)
+        sums = np.zeros((len(classes), height, width), np.float64)
         counts = np.zeros((height, width), np.float64)
         for start in range(0, total, settings.batch_size):
             chunk = positions[start : start + settings.batch_size]
             boxes = [(y, min(y + win_h, height), x, min(x + win_w, width)) for y, x in chunk]
-            scores = occluder.scores(boxes, settings.score)[:, targets].astype(np.float64)
+            scores = occluder.scores(boxes, settings.score)[:, classes].astype(np.float64)
             drops = original[None, :] - scores  # (windows, targets)
             for i, (y, x) in enumerate(chunk):
                 sums[:, y : y + win_h, x : x + win_w] += drops[i][:, None, None]

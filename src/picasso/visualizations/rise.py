@@ -65,15 +65,15 @@ class RISE(Method):
         settings: RISESettings,
         progress: Progress,
     ) -> MethodOutput:
-        targets = np.asarray(list(targets), dtype=np.int64)
+        classes = np.asarray(list(targets), dtype=np.int64)
         _, _, height, width = batch.shape
         rng = np.random.default_rng(settings.seed)
-        sums = np.zeros((len(targets), height, width), np.float64)
+        sums = np.zeros((len(classes), height, width), np.float64)
         progress(0, settings.masks)
         for start in range(0, settings.masks, settings.batch_size):
             n = min(settings.batch_size, settings.masks - start)
             masks = random_masks(rng, n, settings.grid, settings.keep, height, width)
-            scores = model.probabilities(batch * masks[:, None])[:, targets]  # (n, targets)
+            scores = model.probabilities(batch * masks[:, None])[:, classes]  # (n, targets)
             sums += np.einsum("nt,nhw->thw", scores.astype(np.float64), masks)
             progress(start + n, settings.masks)
         maps = sums / (settings.masks * settings.keep)

@@ -140,7 +140,8 @@ async def job_events(request: Request, services: ServicesDep, job_id: str) -> St
             if job.status in FINISHED or server_stopping() or await request.is_disconnected():
                 return
             await asyncio.sleep(EVENT_INTERVAL)
-            job = await asyncio.to_thread(store.get, job_id) or job
+            latest: Job | None = await asyncio.to_thread(store.get, job_id)
+            job = latest or job
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)

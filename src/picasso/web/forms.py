@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.method import Method
-from ..core.model import LAYERS, Model
+from ..core.model import LAYERS, LayerModel, Model, require
 
 
 @dataclass
@@ -72,7 +72,7 @@ def _field(name: str, prop: dict[str, Any], defs: dict[str, Any], model: Model |
             if "const" in option:
                 base.choices.append(str(option["const"]))
     if name == "layer" and model is not None and LAYERS in model.capabilities:
-        base.choices = list(model.layer_names())
+        base.choices = list(require(model, LayerModel).layer_names())
     return base
 
 

@@ -115,7 +115,7 @@ def _polyline(xs: list[float], ys: list[float]) -> str:
 
 def _numbers(extras: dict[str, Any]) -> dict[str, Any]:
     """Small extras worth showing next to the map (scalars, short numeric lists)."""
-    shown = {}
+    shown: dict[str, Any] = {}
     for key, value in extras.items():
         if key in ("faithfulness", "classes"):
             continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -56,7 +56,7 @@ def start(settings: WebSettings) -> tuple[dict[str, Model], MethodRegistry, JobR
 
 def make_lifespan(
     settings: WebSettings,
-) -> Callable[[FastAPI], AsyncIterator[None]]:
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """Load everything when the app starts; stop the jobs, then close the store."""
     from .templating import make_templates
 
@@ -73,7 +73,7 @@ def make_lifespan(
             await asyncio.to_thread(runner.shutdown, True)
             runner.store.close()
 
-    return lifespan  # type: ignore[return-value]
+    return lifespan
 
 
 def get_services(request: Request) -> Services:

@@ -7,7 +7,8 @@ import hashlib
 import re
 from pathlib import PurePath
 
-from fastapi import HTTPException, UploadFile
+from fastapi import HTTPException
+from starlette.datastructures import UploadFile
 
 from ..core.errors import InvalidImageError
 from ..core.images import LoadedImage, decode_image_bytes

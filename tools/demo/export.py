@@ -1,6 +1,6 @@
 """Export the PyTorch demo models to other formats, as selectable demo models.
 
-    python -m picasso.demo.export     # demo:<name>-onnx, -keras and -tensorflow for each
+    python -m tools.demo.export     # demo:<name>-onnx, -keras and -tensorflow for each
 
 Each export gets a model card beside it with the same preprocessing and labels, so
 ``demo:tanks-fair`` and ``demo:tanks-fair-onnx`` give the same maps. The Keras model
@@ -16,7 +16,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from . import MODELS_DIR, demo_card_path
+from picasso.demo import MODELS_DIR, demo_card_path
+
 from .train import TANK_BIAS
 
 if sys.version_info >= (3, 11):
@@ -54,7 +55,7 @@ def _toml_value(value) -> str:
 
 def write_card(path: Path, card: dict) -> None:
     """A minimal TOML writer for the flat cards the exports need."""
-    lines = [f"# Exported from demo:{card.pop('source')} by python -m picasso.demo.export"]
+    lines = [f"# Exported from demo:{card.pop('source')} by python -m tools.demo.export"]
     tables = {k: v for k, v in card.items() if isinstance(v, dict)}
     lines += [f"{k} = {_toml_value(v)}" for k, v in card.items() if k not in tables]
     for name, table in tables.items():

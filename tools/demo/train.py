@@ -1,7 +1,7 @@
 """Train the demo models and write their weights and sample images.
 
-    python -m picasso.demo.train            # all models, into the package folder
-    python -m picasso.demo.train --only tanks-fair --out /tmp/demo
+    python -m tools.demo.train            # all models, into the package folder
+    python -m tools.demo.train --only tanks-fair --out /tmp/demo
 
 Seeded: the same command on the same torch build and thread count writes the same
 weights. Takes about a minute per model on a 2-core CPU.
@@ -17,10 +17,10 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from ..core.preprocessing import Preprocessing
-from . import IMAGES_DIR, MODELS_DIR
-from .nets import digits_net, tank_net
-from .tanks import make_dataset
+from picasso.core.preprocessing import Preprocessing
+from picasso.demo import IMAGES_DIR, MODELS_DIR
+from picasso.demo.nets import digits_net, tank_net
+from picasso.demo.tanks import make_dataset
 
 TANK_PRE = Preprocessing(input_size=(64, 64), mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
 DIGITS_PRE = Preprocessing(input_size=(32, 32), mean=(0.25,), std=(0.35,), grayscale=True)
@@ -108,7 +108,7 @@ def write_samples(out: Path) -> None:
 
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(7)
-    from .tanks import make_scene
+    from picasso.demo.tanks import make_scene
 
     for label, weather in (
         ("tank", "overcast"),

@@ -1,0 +1,2 @@
+"""Training (``python -m tools.demo.train``) and exporting (``python -m
+tools.demo.export``) the bundled demo models; seeded and reproducible."""
