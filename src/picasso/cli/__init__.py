@@ -12,9 +12,10 @@ import click
 from .._version import __version__
 from ..core.errors import PicassoError
 from ..plugins import MethodRegistry, discover
-from .catalog import methods_command, models_command
 from .common import fail
 from .explain import explain_command
+from .methods import methods_command
+from .models import models_command
 from .sanity import sanity_command
 from .serve import serve_command
 

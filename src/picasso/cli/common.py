@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from ..core.errors import PicassoError
+from ..plugins import MethodRegistry
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm"}
 
@@ -51,6 +52,16 @@ def model_option(default: str | None) -> Callable[[Any], Any]:
         default=default,
         show_default=default is not None,
         help="Model file, folder, model card (.toml) or demo:NAME.",
+    )
+
+
+def method_option(registry: MethodRegistry, default: str) -> Callable[[Any], Any]:
+    """``--method``: one of the registered methods (built-ins and plugins)."""
+    return click.option(
+        "--method",
+        default=default,
+        show_default=True,
+        help=f"One of: {', '.join(sorted(registry))}.",
     )
 
 

@@ -9,7 +9,7 @@ import click
 
 from ..core.errors import PicassoError
 from ..plugins import MethodRegistry
-from .common import ProgressBar, expand_images, fail, model_option
+from .common import ProgressBar, expand_images, fail, method_option, model_option
 from .settings_options import add_setting_options, given_settings
 
 
@@ -17,12 +17,7 @@ def explain_command(registry: MethodRegistry) -> click.Command:
     @click.command("explain")
     @click.argument("images", nargs=-1, required=True)
     @model_option("demo:tanks-biased")
-    @click.option(
-        "--method",
-        default="occlusion",
-        show_default=True,
-        help=f"One of: {', '.join(sorted(registry))}.",
-    )
+    @method_option(registry, "occlusion")
     @click.option(
         "--target",
         "targets",

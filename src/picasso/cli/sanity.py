@@ -6,19 +6,14 @@ import click
 
 from ..core.errors import PicassoError
 from ..plugins import MethodRegistry
-from .common import expand_images, fail, model_option
+from .common import expand_images, fail, method_option, model_option
 
 
 def sanity_command(registry: MethodRegistry) -> click.Command:
     @click.command("sanity")
     @click.argument("image")
     @model_option("demo:tanks-fair")
-    @click.option(
-        "--method",
-        default="saliency",
-        show_default=True,
-        help=f"One of: {', '.join(sorted(registry))}.",
-    )
+    @method_option(registry, "saliency")
     @click.option("--target", type=int, default=None, help="Class index (default: top-1).")
     @click.option(
         "--stages",
