@@ -14,10 +14,15 @@ ensure_venv() {
     local torch_spec="${PICASSO_TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}"
     echo "installing picasso-vision[$extras] ($torch_spec) into .venv" >&2
     # shellcheck disable=SC2086
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check \
-        $torch_spec -e ".[$extras]" 2>&1 | grep -v "^WARNING: Location" >&2 || true
-    .venv/bin/python -c "import picasso, torch" \
-        || { echo "error: installation into .venv failed" >&2; exit 1; }
+    if ! .venv/bin/python -m pip install --quiet --disable-pip-version-check \
+        $torch_spec -e ".[$extras]" 2>&1 | { grep -v "^WARNING: Location" >&2 || true; }; then
+        echo "error: pip could not install picasso-vision[$extras] into .venv" >&2
+        exit 1
+    fi
+    # Every requirement of the chosen extras must be installed: a missing one would
+    # otherwise turn into tests that skip.
+    .venv/bin/python scripts/check_extras.py "$extras" \
+        || { echo "error: installation into .venv is incomplete" >&2; exit 1; }
 }
 
 # Debian's Chromium for the browser tests (Playwright drives it; `playwright install`

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 source scripts/_venv.sh
 ensure_venv "all,dev"
 ensure_chromium
-.venv/bin/python -m ruff check src tests bench tools
-.venv/bin/python -m ruff format --check src tests bench tools
+.venv/bin/python -m ruff check src tests bench tools scripts
+.venv/bin/python -m ruff format --check src tests bench tools scripts
 .venv/bin/python -m mypy
 .venv/bin/python -m pytest "$@"

@@ -82,3 +82,15 @@ def tiny_model():
         std=(0.25, 0.25, 0.25),
         labels=["a", "b", "c", "d"],
     )
+
+
+def assert_maps_close(actual: np.ndarray, expected: np.ndarray, rel: float = 1e-5) -> None:
+    """Maps agree to ``rel`` of the reference's largest magnitude (so the tolerance
+    follows the map's scale), and the comparison is not of (nearly) empty maps: most
+    reference pixels must stand above the tolerance, so a zero or sign error shows."""
+    expected = np.asarray(expected, np.float64)
+    scale = float(np.abs(expected).max())
+    assert scale > 0, "the reference map is all zeros"
+    tolerance = rel * scale
+    assert np.mean(np.abs(expected) > tolerance) > 0.5, "most reference pixels are ~0"
+    np.testing.assert_allclose(actual, expected, atol=tolerance, rtol=0)

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 import picasso
@@ -32,6 +33,28 @@ def test_a_faithful_order_beats_the_reversed_one(left_half_model):
     p_full = float(left_half_model.probabilities(batch)[0, 1])
     assert good_curves["deletion"][0] == pytest.approx(p_full, abs=1e-6)
     assert good_curves["insertion"][-1] == pytest.approx(p_full, abs=1e-6)
+
+
+class KeptSquared(torch.nn.Module):
+    """Probability of class 1 = (share of channel-0 pixels that are not zero) squared."""
+
+    def forward(self, x):
+        kept = (x[:, 0] != 0).float().mean(dim=(1, 2))
+        return torch.stack([1 - kept**2, kept**2], dim=1)
+
+
+def test_areas_use_the_trapezoid_rule_on_a_curve_of_known_shape():
+    """Deleting a share f of the pixels leaves a score of (1 - f)^2, at f = k / 20.
+    Trapezoid rule: 0.05 * (sum_k (k/20)^2 - (1 + 0) / 2) = 0.05 * (7.175 - 0.5)
+    = 0.33375 (the mean of the 21 points would be 0.3417; the exact integral 1/3).
+    Insertion starts from a blur of the all-ones image, which is all ones: area 1."""
+    model = picasso.from_torch(KeptSquared(), input_size=(20, 20), output="probabilities")
+    batch = np.ones((1, 3, 20, 20), np.float32)
+    order = np.random.default_rng(0).random((20, 20)).astype(np.float32)
+    curves = deletion_insertion(model, batch, order, target=1, steps=20)
+    np.testing.assert_allclose(curves["deletion"], (1 - np.linspace(0, 1, 21)) ** 2, atol=1e-6)
+    assert curves["deletion_auc"] == pytest.approx(0.33375, abs=1e-6)  # float32 scores
+    assert curves["insertion_auc"] == pytest.approx(1.0, abs=1e-6)
 
 
 def test_fair_model_maps_are_more_faithful_than_random_orders():
@@ -78,6 +101,11 @@ def test_cli_stores_the_curves_in_the_json(tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "digit-3.saliency.json").read_text())
     curves = summary["extras"]["faithfulness"][0]
-    assert 0 <= curves["deletion_auc"] <= 1 and 0 <= curves["insertion_auc"] <= 1
+    # the JSON holds the areas of the curves it holds (trapezoid rule over 21 points)
+    fractions = np.linspace(0, 1, 21)
+    assert curves["fractions"] == pytest.approx(fractions)
+    assert curves["deletion_auc"] == pytest.approx(np.trapezoid(curves["deletion"], fractions))
+    assert curves["insertion_auc"] == pytest.approx(np.trapezoid(curves["insertion"], fractions))
+    assert curves["deletion"][0] == pytest.approx(summary["targets"][0]["probability"], abs=1e-5)
     assert len(curves["insertion"]) == 21
     assert summary["timings"]["faithfulness_s"] > 0

@@ -243,13 +243,16 @@ def test_faithfulness_and_sanity_through_the_api(client):
     body = {"model": "tanks-fair", "image": sha, "method": "saliency", "faithfulness": True}
     job = wait(client, client.post("/api/v1/jobs", json=body).json()["id"])
     curves = client.get(job["result"]["json"]).json()["extras"]["faithfulness"][0]
-    assert len(curves["deletion"]) == 21 and 0 <= curves["deletion_auc"] <= 1
+    fractions = np.linspace(0, 1, 21)
+    assert curves["deletion_auc"] == pytest.approx(np.trapezoid(curves["deletion"], fractions))
     sanity = client.post(f"/api/v1/jobs/{job['id']}/sanity")
     assert sanity.status_code == 201
     checked = wait(client, sanity.json()["id"])
     assert checked["status"] == "done" and set(checked["result"]) == {"json"}
     result = client.get(checked["result"]["json"]).json()
-    assert result["verdict"] in ("pass", "fail") and result["of"] == job["id"]
+    last = result["steps"][-1]["spearman"]
+    assert result["verdict"] == ("pass" if last < result["threshold"] else "fail")
+    assert result["verdict"] == "pass" and result["of"] == job["id"]  # saliency passes here
     assert len(result["steps"]) >= 3 and result["method"] == "saliency"
     assert client.post("/api/v1/jobs/nope/sanity").status_code == 404
     queued = client.post(
@@ -258,3 +261,30 @@ def test_faithfulness_and_sanity_through_the_api(client):
     ).json()
     assert client.post(f"/api/v1/jobs/{queued['id']}/sanity").status_code == 409
     client.post(f"/api/v1/jobs/{queued['id']}/cancel")
+
+
+def test_the_upload_limit_is_exact(tmp_path):
+    """A file of exactly the limit is accepted; one byte more is refused (413)."""
+    data = demo_images("digit-3")[0].read_bytes()
+    for limit, status in ((len(data), 201), (len(data) - 1, 413)):
+        settings = WebSettings(
+            models=("demo:digits",), data_dir=tmp_path / str(limit), max_upload_bytes=limit
+        )
+        with TestClient(create_app(settings)) as client:
+            assert upload(client, data).status_code == status
+
+
+@pytest.mark.parametrize(
+    ("target", "top_k", "status"),
+    [(None, 10, 201), (None, 11, 422), ([0, 9], None, 201), ([0, 10], None, 422)],
+)
+def test_targets_at_their_boundaries(client, target, top_k, status):
+    """digits has 10 classes: top_k 10 and class 9 exist; 11 and class 10 do not, in
+    any place of a list."""
+    sha = upload(client, demo_images("digit-3")[0]).json()["sha256"]
+    body = {"model": "digits", "image": sha, "method": "saliency", "target": target}
+    body["top_k"] = top_k
+    response = client.post("/api/v1/jobs", json=body)
+    assert response.status_code == status, response.text
+    if status == 422:
+        assert "10" in response.json()["detail"] or "11" in response.json()["detail"]

@@ -11,10 +11,6 @@ import json
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -22,6 +18,7 @@ import numpy as np
 import pytest
 
 from picasso.demo import demo_images
+from web.live import upload_file
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
@@ -40,46 +37,17 @@ if not Path(CHROMIUM).exists():
         pytest.fail("chromium is missing; the test command installs it", pytrace=False)
     pytest.skip("chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
 
-sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:
+    if os.environ.get("CI"):
+        pytest.fail("playwright is missing; the test command installs it", pytrace=False)
+    pytest.skip("playwright is not installed (the dev extra)", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    port = free_port()
-    data = tmp_path_factory.mktemp("browser-data")
-    command = [
-        sys.executable,
-        "-m",
-        "picasso",
-        "serve",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data),
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/api/v1/models", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise AssertionError(f"picasso serve did not start:\n{process.stdout.read()}")
-        time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+def server(live_server):
+    return live_server
 
 
 @pytest.fixture(scope="module")
@@ -261,15 +229,7 @@ def test_compare_two_models(server, page):
 def test_every_method_renders_in_the_browser(server, page):
     with urllib.request.urlopen(f"{server}/api/v1/methods") as response:
         methods = [m["name"] for m in json.loads(response.read())]
-    upload = subprocess.run(
-        ["curl", "-s", "-F", f"file=@{demo_images('tank-overcast')[0]}", f"{server}/api/v1/images"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    sha = json.loads(upload.stdout)["sha256"] if upload.returncode == 0 else None
-    if sha is None:
-        pytest.skip("curl is needed to upload from this test")
+    sha = upload_file(server, demo_images("tank-overcast")[0])
     cheap = {
         "rise": {"masks": 64},
         "smoothgrad": {"samples": 3},
