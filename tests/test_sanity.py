@@ -63,7 +63,7 @@ def test_randomised_copies_leave_the_model_alone():
 
 
 def test_models_that_cannot_be_randomised_are_refused():
-    with pytest.raises(CapabilityError, match="digits-onnx.* cannot be randomised"):
+    with pytest.raises(CapabilityError, match=r"digits-onnx.* cannot be randomised"):
         picasso.sanity_check("demo:digits-onnx", demo_images("digit-3")[0], "rise", masks=8)
 
 
