@@ -25,6 +25,7 @@ from .explanation import Explanation
 from .models import from_torch, load_model
 
 if TYPE_CHECKING:
+    from .audits import Audit
     from .plugins import MethodRegistry
     from .sanity import SanityResult
 
@@ -38,6 +39,7 @@ __all__ = [
     "Progress",
     "Target",
     "__version__",
+    "audit",
     "explain",
     "from_torch",
     "load_model",
@@ -131,3 +133,71 @@ def _resolve(
     if isinstance(method, type):
         return model, MethodRegistry({method.name: method}, []), method.name
     return model, discover(plugin_dirs), method
+
+
+def audit(
+    model: Model | str | Path,
+    images: Any,
+    method: str | type[Method] = "grad-cam",
+    labels: Sequence[Any] | None = None,
+    boxes: Sequence[Any] | None = None,
+    masks: Sequence[Any] | None = None,
+    engine: str = "local",
+    batch_size: int | None = None,
+    progress: Progress | Callable[[int, int], None] | None = None,
+    out: str | Path | None = None,
+    workers: int = 1,
+    gpus_per_worker: float = 0.0,
+    ray_address: str | None = None,
+    plugin_dirs: Sequence[str | Path] | None = None,
+    **settings: Any,
+) -> Audit:
+    """Explain a whole dataset and find where the model's evidence lies.
+
+    Args:
+        model: a loaded model, or anything :func:`load_model` accepts.
+        images: a folder (recursive; class sub-folders named after the model's labels
+            give the labels), a CSV/Parquet manifest (``image``, optional ``label``,
+            ``x0, y0, x1, y1``, ``mask``), a sequence of anything :func:`explain`
+            accepts, or ``"demo:tanks-dataset"``.
+        method: the visualization (a name or class); ``**settings`` its settings.
+        labels: class indices or names aligned with the images; the explained target
+            is the label when given, else the predicted class.
+        boxes: ``(x0, y0, x1, y1)`` per image in its own pixels, or None for an image
+            without an object; ``masks``: boolean arrays or mask files per image.
+        engine: ``"local"`` or ``"ray"`` (``workers`` actors with ``gpus_per_worker``
+            GPUs each, on ``ray_address`` or a local Ray started on demand).
+        batch_size: images explained per step (default 32).
+        progress: ``callback(done, total)`` in images, or a :class:`Progress`.
+        out: the folder results are written to as they are computed; an interrupted
+            audit run again with the same folder continues where it stopped.
+    Returns:
+        an :class:`~picasso.audits.Audit`: ``.table``, ``.maps``, ``.classes``,
+        ``.strategies``, ``.save(dir)``.
+    """
+    from .audits import run_audit
+    from .requests import AuditRequest, check
+
+    loaded, registry, name = _resolve(model, method, plugin_dirs)
+    request = AuditRequest(
+        method=name,
+        settings=settings,
+        dataset=str(images) if isinstance(images, (str, Path)) else "",
+        batch_size=batch_size or 32,
+        engine=engine,
+        workers=workers,
+        gpus_per_worker=gpus_per_worker,
+        ray_address=ray_address,
+    )
+    model_ref = str(model) if isinstance(model, (str, Path)) else None
+    return run_audit(
+        loaded,
+        images,
+        check(request, loaded, registry),
+        labels=labels,
+        boxes=boxes,
+        masks=masks,
+        out=out,
+        progress=progress,
+        model_ref=model_ref,
+    )

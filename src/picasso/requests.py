@@ -118,11 +118,31 @@ class SanityRequest(_Request):
         return None if value is None else _index(value)
 
 
-#: Any request, told apart by its ``kind`` (how the job store reads them back).
-Request = Annotated[ExplainRequest | SanityRequest, Field(discriminator="kind")]
-REQUEST = TypeAdapter(Request)
+class AuditRequest(_Request):
+    """Explain a whole dataset with one method and find where the evidence lies: per
+    image the map, its share inside the object, and the strategy cluster of its class."""
 
-R = TypeVar("R", ExplainRequest, SanityRequest)
+    kind: Literal["audit"] = "audit"
+    dataset: str = Field(
+        "", description="What is audited: demo:tanks-dataset, a folder or a manifest."
+    )
+    batch_size: int = Field(32, ge=1, le=4096, description="Images explained per step.")
+    engine: Literal["local", "ray"] = Field(
+        "local", description="Where the work runs: here, or on a Ray cluster."
+    )
+    workers: int = Field(1, ge=1, le=1024, description="Ray actors (one model each).")
+    gpus_per_worker: float = Field(0.0, ge=0, le=16, description="GPUs each Ray actor takes.")
+    ray_address: str | None = Field(
+        None, description="An existing Ray cluster; default: a local Ray started on demand."
+    )
+
+
+#: Any request, told apart by its ``kind`` (how the job store reads them back).
+Request = Annotated[ExplainRequest | SanityRequest | AuditRequest, Field(discriminator="kind")]
+REQUEST = TypeAdapter(Request)
+AnyRequest = ExplainRequest | SanityRequest | AuditRequest
+
+R = TypeVar("R", ExplainRequest, SanityRequest, AuditRequest)
 
 
 @dataclass(frozen=True)
@@ -148,6 +168,9 @@ def check(request: R, model: Model, registry: MethodRegistry) -> Checked[R]:
     if isinstance(request, ExplainRequest):
         if classes:  # class count known: refuse impossible targets now
             resolve_targets(np.zeros(classes), request.targets, request.top_k)
+    elif isinstance(request, AuditRequest):
+        if not method.produces_map:
+            raise CapabilityError(f"{method.name} produces no map to audit")
     else:
         if not method.produces_map:
             raise CapabilityError(f"{method.name} produces no map to check")

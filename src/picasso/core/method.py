@@ -43,6 +43,15 @@ class MethodOutput:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class BatchOutput:
+    """What a method computes for many images, one target each: ``maps`` (N, H, W)
+    and one ``extras`` dict per image."""
+
+    maps: np.ndarray
+    extras: list[dict[str, Any]]
+
+
 class Method:
     """Base class of every visualization.
 
@@ -85,6 +94,28 @@ class Method:
             a :class:`MethodOutput` with one (H, W) map per target.
         """
         raise NotImplementedError
+
+    def explain_batch(
+        self,
+        model: Model,
+        batch: np.ndarray,
+        targets: Sequence[int],
+        settings: Any,
+        progress: Progress,
+    ) -> BatchOutput:
+        """Maps for many preprocessed images (N, C, H, W), one target per image, each
+        equal to :meth:`explain` of that image and target. This default explains image
+        by image; methods that can share model calls across images override it.
+        ``progress(done, total)`` counts images."""
+        inner = Progress(lambda _done, _total: progress.check())
+        maps = np.empty((len(batch), *batch.shape[2:]), np.float32)
+        extras = []
+        for i in range(len(batch)):
+            output = self.explain(model, batch[i : i + 1], [int(targets[i])], settings, inner)
+            maps[i] = np.asarray(output.maps, np.float32)[0]
+            extras.append(dict(output.extras))
+            progress(i + 1, len(batch))
+        return BatchOutput(maps, extras)
 
     @classmethod
     def parse_settings(cls, values: dict[str, Any] | MethodSettings | None) -> MethodSettings:

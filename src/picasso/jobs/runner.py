@@ -22,7 +22,7 @@ from ..core.model import Model
 from ..core.progress import Progress
 from ..plugins import MethodRegistry
 from ..render import save_layers
-from ..requests import Checked, ExplainRequest, R, SanityRequest, check
+from ..requests import AnyRequest, Checked, ExplainRequest, R, SanityRequest, check
 from ..sanity import sanity_check
 from ..service import explain
 from .store import FINISHED, ImageRef, Job, JobStore
@@ -253,7 +253,7 @@ class JobRunner:
             self._progress.pop(job_id, None)
 
 
-def cache_key(model: Model, request: ExplainRequest | SanityRequest, image: ImageRef) -> str:
+def cache_key(model: Model, request: AnyRequest, image: ImageRef) -> str:
     """(model fingerprint, image sha256, the whole checked request) as one hash."""
     payload = json.dumps(
         {

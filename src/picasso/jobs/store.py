@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..requests import REQUEST, ExplainRequest, SanityRequest
+from ..requests import REQUEST, AnyRequest, SanityRequest
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -49,7 +49,7 @@ class Job:
     status: str
     model: str
     method: str
-    request: ExplainRequest | SanityRequest
+    request: AnyRequest
     image: ImageRef
     done: int
     total: int
@@ -67,7 +67,7 @@ class Job:
         return request_json(self.request, self.image)
 
 
-def request_json(request: ExplainRequest | SanityRequest, image: ImageRef) -> dict[str, Any]:
+def request_json(request: AnyRequest, image: ImageRef) -> dict[str, Any]:
     return {**request.model_dump(mode="json"), "image": image.sha256, "image_name": image.name}
 
 
@@ -121,7 +121,7 @@ class JobStore:
         job_id: str,
         cache_key: str,
         model: str,
-        request: ExplainRequest | SanityRequest,
+        request: AnyRequest,
         image: ImageRef,
     ) -> Job:
         body = json.dumps(request_json(request, image), sort_keys=True)

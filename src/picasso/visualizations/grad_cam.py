@@ -12,13 +12,13 @@ output. Cost: one forward and one backward pass per ``batch_size`` targets.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from pydantic import Field
 
 from ..core.errors import SettingsError
-from ..core.method import Method, MethodOutput, MethodSettings
+from ..core.method import BatchOutput, Method, MethodOutput, MethodSettings
 from ..core.model import LAYERS, LayerModel, Model, require
 from ..core.progress import Progress
 from .imaging import resize_bilinear
@@ -109,30 +109,76 @@ class GradCAM(Method):
         progress: Progress,
     ) -> MethodOutput:
         network = require(model, LayerModel)
-        targets = list(targets)
+        maps, layer = self._maps(
+            network,
+            lambda _start, count: np.repeat(batch, count, axis=0),  # the image, per target
+            list(targets),
+            self._candidates(network, model, batch, settings),
+            settings,
+            progress,
+        )
+        return MethodOutput(maps=maps, extras={"layer": layer})
+
+    def explain_batch(
+        self,
+        model: Model,
+        batch: np.ndarray,
+        targets: Sequence[int],
+        settings: GradCAMSettings,
+        progress: Progress,
+    ) -> BatchOutput:
+        """Many images per forward/backward call: ``batch_size`` images at a time."""
+        network = require(model, LayerModel)
+        maps, layer = self._maps(
+            network,
+            lambda start, count: batch[start : start + count],
+            [int(t) for t in targets],
+            self._candidates(network, model, batch[:1], settings),
+            settings,
+            progress,
+        )
+        return BatchOutput(maps, [{"layer": layer} for _ in range(len(batch))])
+
+    def _candidates(
+        self, network: LayerModel, model: Model, batch: np.ndarray, settings: GradCAMSettings
+    ) -> list[str]:
+        """The layer named by the settings, or the spatial layers from the output down."""
         if settings.layer:
             if settings.layer not in network.layer_names():
                 raise SettingsError(
                     f"{self.name}: model {model.info.name!r} has no layer {settings.layer!r}"
                 )
-            candidates = [settings.layer]
-        else:
-            # The last spatial layer; a transformer's last token layers may not reach
-            # the classifier (zero gradients), so step back until one does.
-            candidates = spatial_layers(network, batch)[::-1][:64]
-            if not candidates:
-                raise SettingsError(
-                    f"model {model.info.name!r} has no layer with a spatial output; "
-                    "name one with the layer setting"
-                )
-        height, width = batch.shape[2:]
+            return [settings.layer]
+        # The last spatial layer; a transformer's last token layers may not reach
+        # the classifier (zero gradients), so step back until one does.
+        candidates = spatial_layers(network, batch)[::-1][:64]
+        if not candidates:
+            raise SettingsError(
+                f"model {model.info.name!r} has no layer with a spatial output; "
+                "name one with the layer setting"
+            )
+        return candidates
+
+    def _maps(
+        self,
+        network: LayerModel,
+        inputs: Callable[[int, int], np.ndarray],
+        targets: list[int],
+        candidates: list[str],
+        settings: GradCAMSettings,
+        progress: Progress,
+    ) -> tuple[np.ndarray, str]:
+        """One map per target, ``inputs(start, count)`` giving each chunk's images."""
+        first = inputs(0, 1)
+        height, width = first.shape[2:]
         maps = np.empty((len(targets), height, width), np.float32)
+        layer = candidates[0]
         progress(0, len(targets))
         for start in range(0, len(targets), settings.batch_size):
             chunk = targets[start : start + settings.batch_size]
-            repeated = np.repeat(batch, len(chunk), axis=0)
+            images = inputs(start, len(chunk))
             for layer in candidates:  # after the first batch, only the one chosen
-                activations, grads = self.layer_maps(network, repeated, layer, chunk)
+                activations, grads = self.layer_maps(network, images, layer, chunk)
                 if np.any(grads):
                     break
             candidates = [layer]
@@ -142,7 +188,7 @@ class GradCAM(Method):
                 resized = resize_bilinear(normalise(cam).astype(np.float32), height, width)
                 maps[start + i] = normalise(resized)  # pytorch-grad-cam scales twice too
             progress(start + len(chunk), len(targets))
-        return MethodOutput(maps=maps, extras={"layer": layer})
+        return maps, layer
 
 
 class GradCAMPlusPlus(GradCAM):
