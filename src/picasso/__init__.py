@@ -139,7 +139,7 @@ def audit(
     model: Model | str | Path,
     images: Any,
     method: str | type[Method] = "grad-cam",
-    labels: Sequence[Any] | None = None,
+    labels: Sequence[Any] | bool | None = None,
     boxes: Sequence[Any] | None = None,
     masks: Sequence[Any] | None = None,
     engine: str = "local",
@@ -161,8 +161,9 @@ def audit(
             ``x0, y0, x1, y1``, ``mask``), a sequence of anything :func:`explain`
             accepts, or ``"demo:tanks-dataset"``.
         method: the visualization (a name or class); ``**settings`` its settings.
-        labels: class indices or names aligned with the images; the explained target
-            is the label when given, else the predicted class.
+        labels: class indices or names aligned with the images (``False``: ignore the
+            labels of class folders or a manifest); the explained target is the label
+            when known, else the predicted class.
         boxes: ``(x0, y0, x1, y1)`` per image in its own pixels, or None for an image
             without an object; ``masks``: boolean arrays or mask files per image.
         engine: ``"local"`` or ``"ray"`` (``workers`` actors with ``gpus_per_worker``

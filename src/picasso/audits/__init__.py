@@ -45,7 +45,7 @@ def run_audit(
     model: Model,
     images: Any,
     checked: Checked[AuditRequest],
-    labels: Sequence[Any] | None = None,
+    labels: Sequence[Any] | bool | None = None,
     boxes: Sequence[Any] | None = None,
     masks: Sequence[Any] | None = None,
     out: str | Path | None = None,

@@ -52,13 +52,15 @@ class Item:
 def resolve(
     images: Any,
     model: Model,
-    labels: Sequence[Any] | None = None,
+    labels: Sequence[Any] | bool | None = None,
     boxes: Sequence[Box | None] | None = None,
     masks: Sequence[Any] | None = None,
 ) -> list[Item]:
     """The dataset as items. ``labels``, ``boxes`` and ``masks``, when given, are
     aligned with the images (a folder's images in sorted order)."""
-    if isinstance(images, (str, Path)) and str(images) == DEMO_DATASET:
+    if isinstance(images, Sequence) and images and all(isinstance(i, Item) for i in images):
+        items = list(images)  # already resolved (e.g. by the CLI, with boxes by name)
+    elif isinstance(images, (str, Path)) and str(images) == DEMO_DATASET:
         items = demo_items()
     elif isinstance(images, (str, Path)):
         path = Path(images).expanduser()
@@ -80,7 +82,10 @@ def resolve(
         raise DatasetError(f"{images}: no images found")
     names = _unique_names(items)
     items = [_replace(item, name=name) for item, name in zip(items, names, strict=True)]
-    if labels is not None:
+    if isinstance(labels, bool):
+        if not labels:  # the labels of class folders or a manifest are not wanted
+            items = [_replace(item, label=None) for item in items]
+    elif labels is not None:
         _aligned(labels, items, "labels")
         items = [
             _replace(item, label=label_index(model, value))

@@ -12,6 +12,7 @@ import click
 from .._version import __version__
 from ..core.errors import PicassoError
 from ..plugins import MethodRegistry, discover
+from .audit import audit_command
 from .common import fail
 from .explain import explain_command
 from .methods import methods_command
@@ -32,6 +33,7 @@ def build_cli(registry: MethodRegistry) -> click.Group:
 
     cli.add_command(explain_command(registry))
     cli.add_command(sanity_command(registry))
+    cli.add_command(audit_command(registry))
     cli.add_command(serve_command)
     cli.add_command(methods_command(registry))
     cli.add_command(models_command())
