@@ -26,7 +26,7 @@ from .engine import AuditFolder, Record
 def _ray() -> Any:
     try:
         import ray
-        import ray.data  # noqa: F401
+        import ray.data
     except ImportError:
         raise MissingDependencyError("ray", "ray", 'An audit with engine="ray"') from None
     return ray

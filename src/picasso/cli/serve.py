@@ -36,6 +36,8 @@ class ServeConfig(BaseModel):
     max_upload_mb: float = Field(20.0, gt=0)
     max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1)
     plugins: tuple[Path, ...] | None = None
+    data_root: Path | None = Field(None, description="sub-folders: datasets to audit")
+    audit_time_limit: float = Field(6 * 3600.0, gt=0)
 
     @classmethod
     def read(cls, path: Path) -> ServeConfig:
@@ -44,7 +46,7 @@ class ServeConfig(BaseModel):
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             fail(f"{path}: not a readable TOML file ({exc})")
-        for key in ("data_dir", "plugins"):  # TOML has no path type
+        for key in ("data_dir", "data_root", "plugins"):  # TOML has no path type
             if key in raw and isinstance(raw[key], str):
                 raw[key] = (path.parent / raw[key]).resolve()
             elif key in raw and isinstance(raw[key], list):
@@ -52,7 +54,7 @@ class ServeConfig(BaseModel):
         for key in ("models",):
             if isinstance(raw.get(key), list):
                 raw[key] = tuple(raw[key])
-        for key in ("time_limit", "max_upload_mb"):
+        for key in ("time_limit", "max_upload_mb", "audit_time_limit"):
             if isinstance(raw.get(key), int) and not isinstance(raw[key], bool):
                 raw[key] = float(raw[key])
         return cls.validated(raw, str(path))
@@ -85,6 +87,8 @@ class ServeConfig(BaseModel):
             max_upload_bytes=int(self.max_upload_mb * 2**20),
             max_pixels=self.max_pixels,
             plugin_dirs=self.plugins,
+            data_root=self.data_root,
+            audit_time_limit=self.audit_time_limit,
             api_token=api_token,
         )
 
@@ -121,6 +125,12 @@ class ServeConfig(BaseModel):
     "--workers", default=None, type=click.IntRange(1, 64), help="Jobs running at once [default: 2]."
 )
 @click.option(
+    "--data-root",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="A folder whose sub-folders web users may audit as datasets.",
+)
+@click.option(
     "--api-token",
     envvar="PICASSO_API_TOKEN",
     default=None,
@@ -133,12 +143,19 @@ def serve_command(
     port: int | None,
     data_dir: Path | None,
     workers: int | None,
+    data_root: Path | None,
     api_token: str | None,
 ) -> None:
     """Start the web app and its REST API (/api/v1, OpenAPI at /openapi.json)."""
     from ..web import create_app
 
-    options: dict[str, Any] = {"host": host, "port": port, "data_dir": data_dir, "workers": workers}
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "data_dir": data_dir,
+        "workers": workers,
+        "data_root": data_root.resolve() if data_root else None,
+    }
     given = {k: v for k, v in options.items() if v is not None}
     if models:
         given["models"] = tuple(models)

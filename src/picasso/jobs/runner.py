@@ -9,20 +9,23 @@ import hashlib
 import io
 import json
 import logging
+import re
 import threading
 import time
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
+from ..audits.dataset import DEMO_DATASET
 from ..core.errors import Cancelled, JobError, ModelLoadError, PicassoError
 from ..core.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image
 from ..core.model import Model
 from ..core.progress import Progress
 from ..plugins import MethodRegistry
 from ..render import save_layers
-from ..requests import AnyRequest, Checked, ExplainRequest, R, SanityRequest, check
+from ..requests import AnyRequest, AuditRequest, Checked, ExplainRequest, R, SanityRequest, check
 from ..sanity import sanity_check
 from ..service import explain
 from .store import FINISHED, ImageRef, Job, JobStore
@@ -39,6 +42,8 @@ class JobRunner:
         registry: the methods jobs may use.
         workers: jobs running at once; more wait in the queue.
         time_limit: seconds a job may run before it is cancelled.
+        data_root: a folder whose sub-folders audits may use as datasets.
+        audit_time_limit: the time limit of dataset audits.
     """
 
     def __init__(
@@ -49,8 +54,12 @@ class JobRunner:
         workers: int = 2,
         time_limit: float = 600.0,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        data_root: Path | None = None,
+        audit_time_limit: float = 6 * 3600.0,
     ) -> None:
         self.store = store
+        self.data_root = data_root.resolve() if data_root is not None else None
+        self.audit_time_limit = audit_time_limit
         self.models = dict(models)
         self.registry = registry
         self.time_limit = time_limit
@@ -127,6 +136,60 @@ class JobRunner:
         request = self.sanity_request(of).model_copy(update={"target": self._first_target(of)})
         return self._queue(of.model, self.check(of.model, request), of.image)
 
+    # -- audits --------------------------------------------------------------------------
+    def datasets(self) -> list[str]:
+        """The datasets audits may use: the demo, uploads, and folders under the data
+        root that the operator configured (never an arbitrary server path)."""
+        found = [DEMO_DATASET]
+        uploads = self.store.data_dir / "datasets"
+        if uploads.is_dir():
+            found += [f"upload:{p.name}" for p in sorted(uploads.iterdir()) if p.is_dir()]
+        if self.data_root is not None and self.data_root.is_dir():
+            found += [
+                f"folder:{p.name}"
+                for p in sorted(self.data_root.iterdir())
+                if p.is_dir() and not p.name.startswith(".")
+            ]
+        return found
+
+    def dataset_path(self, reference: str) -> str | Path:
+        """What an audit reads for a dataset reference, or a :class:`JobError`."""
+        kind, _, name = reference.partition(":")
+        if reference == DEMO_DATASET:
+            return reference
+        if kind == "upload" and re.fullmatch(r"[0-9a-f]{64}", name):
+            path = self.store.data_dir / "datasets" / name
+            if path.is_dir():
+                return path
+            raise JobError(f"no uploaded dataset {name}; upload a zip with POST /datasets")
+        if kind == "folder" and self.data_root is not None:
+            path = (self.data_root / name).resolve()
+            if path.parent == self.data_root and path.is_dir() and name and "/" not in name:
+                return path
+            raise JobError(f"no folder {name!r} under the server's data root")
+        choices = ", ".join(self.datasets())
+        raise JobError(f"unknown dataset {reference!r}; available: {choices}")
+
+    def submit_audit(self, model: str, request: AuditRequest | Checked[AuditRequest]) -> Job:
+        """Queue a dataset audit (or return the finished one that already answered it)."""
+        checked = request if isinstance(request, Checked) else self.check(model, request)
+        if checked.request.engine != "local":
+            raise JobError("this server runs audits locally (engine='local')")
+        self.dataset_path(checked.request.dataset)  # refuse an unknown dataset now
+        return self._queue(model, checked, ImageRef("", checked.request.dataset))
+
+    def _audit(self, job: Job, checked: Checked[AuditRequest], progress: Progress) -> None:
+        from ..audits import run_audit
+
+        path = self.dataset_path(checked.request.dataset)
+        run_audit(
+            self.models[job.model],
+            path,
+            checked,
+            out=self.store.result_dir(job.id),
+            progress=progress,
+        )
+
     def _first_target(self, job: Job) -> int:
         summary = self.store.result_files(job)["json"]
         return int(json.loads(summary.read_text(encoding="utf-8"))["targets"][0]["index"])
@@ -185,17 +248,21 @@ class JobRunner:
             self._forget(job.id)
             return
         self.store.update(job.id, status="running", started=time.time())
-        timer = threading.Timer(self.time_limit, progress.cancel)
+        limit = self.audit_time_limit if job.kind == "audit" else self.time_limit
+        timer = threading.Timer(limit, progress.cancel)
         timer.daemon = True
         timer.start()
         started = time.monotonic()
         try:
-            image = load_image(self.store.image_path(job.image.sha256), self.max_pixels)
-            image = LoadedImage(image.image, job.image.name, job.image.sha256)
-            if isinstance(checked.request, SanityRequest):
-                self._sanity(job, checked, image, progress)
+            if isinstance(checked.request, AuditRequest):
+                self._audit(job, checked, progress)
             else:
-                self._explain(job, checked, image, progress)
+                image = load_image(self.store.image_path(job.image.sha256), self.max_pixels)
+                image = LoadedImage(image.image, job.image.name, job.image.sha256)
+                if isinstance(checked.request, SanityRequest):
+                    self._sanity(job, checked, image, progress)
+                else:
+                    self._explain(job, checked, image, progress)
             self.store.update(job.id, status="done", finished=time.time())
         except Cancelled:
             if self._stopping:
@@ -206,12 +273,8 @@ class JobRunner:
                     error="the server stopped before this job finished",
                 )
                 return
-            over_time = time.monotonic() - started >= self.time_limit
-            reason = (
-                f"stopped at the time limit of {self.time_limit:g} s"
-                if over_time
-                else ("cancelled")
-            )
+            over_time = time.monotonic() - started >= limit
+            reason = f"stopped at the time limit of {limit:g} s" if over_time else ("cancelled")
             self.store.update(job.id, status="cancelled", error=reason, finished=time.time())
         except PicassoError as exc:
             self.store.update(job.id, status="failed", error=str(exc), finished=time.time())

@@ -62,6 +62,11 @@ class Job:
     def is_sanity(self) -> bool:
         return isinstance(self.request, SanityRequest)
 
+    @property
+    def kind(self) -> str:
+        """explain, sanity or audit."""
+        return self.request.kind
+
     def request_json(self) -> dict[str, Any]:
         """The request as stored and as the API shows it: its fields and the image."""
         return request_json(self.request, self.image)
@@ -109,6 +114,14 @@ class JobStore:
         directory = self.result_dir(job.id)
         if job.is_sanity:
             return {"json": directory / "sanity.json"}
+        if job.kind == "audit":
+            return {
+                "json": directory / "summary.json",
+                "html": directory / "report.html",
+                "parquet": directory / "audit.parquet",
+                "csv": directory / "classes.csv",
+                "npy": directory / "maps.npy",
+            }
         return {kind: directory / f"result.{job.method}.{kind}" for kind in ("json", "png", "npy")}
 
     # -- rows --------------------------------------------------------------------------

@@ -18,10 +18,10 @@ from ..catalog import method_entry, model_entry
 from ..core.images import load_image
 from ..jobs import Job
 from ..jobs.store import FINISHED
-from ..requests import ExplainRequest, check
+from ..requests import AuditRequest, ExplainRequest, check
 from ..service import explain
 from .state import Services, ServicesDep, job_or_404, stopping
-from .uploads import store_upload
+from .uploads import store_dataset, store_upload
 
 router = APIRouter()
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -36,6 +36,16 @@ class JobRequest(ExplainRequest):
 
     def explain_request(self) -> ExplainRequest:
         return ExplainRequest(**self.model_dump(exclude={"model", "image"}))
+
+
+class AuditJobRequest(AuditRequest):
+    """A dataset audit: an audit request on a served model and a dataset reference from
+    GET /datasets (demo:tanks-dataset, upload:<sha256>, folder:<name>)."""
+
+    model: str = Field(description="A model name from /models.")
+
+    def audit_request(self) -> AuditRequest:
+        return AuditRequest(**self.model_dump(exclude={"model"}))
 
 
 class PredictRequest(BaseModel):
@@ -98,6 +108,24 @@ def create_job(request: Request, services: ServicesDep, body: JobRequest) -> dic
     return job_json(request, services, job)
 
 
+@router.get("/datasets", summary="Datasets this server can audit")
+def list_datasets(services: ServicesDep) -> list[str]:
+    return services.runner.datasets()
+
+
+@router.post("/datasets", status_code=201, summary="Upload a zip of images to audit")
+def upload_dataset(services: ServicesDep, file: Annotated[UploadFile, File()]) -> dict[str, Any]:
+    """The zip's images keep their folders (class sub-folders give labels)."""
+    reference, count = store_dataset(services, file)
+    return {"dataset": reference, "images": count}
+
+
+@router.post("/audits", status_code=201, summary="Start a dataset audit (a job)")
+def create_audit(request: Request, services: ServicesDep, body: AuditJobRequest) -> dict[str, Any]:
+    job = services.runner.submit_audit(body.model, body.audit_request())
+    return job_json(request, services, job)
+
+
 @router.get("/jobs", summary="Recent jobs, newest first")
 def list_jobs(
     request: Request, services: ServicesDep, limit: Annotated[int, Query(ge=1, le=1000)] = 50
@@ -147,7 +175,14 @@ async def job_events(request: Request, services: ServicesDep, job_id: str) -> St
     return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
 
 
-MEDIA = {"json": "application/json", "png": "image/png", "npy": "application/octet-stream"}
+MEDIA = {
+    "json": "application/json",
+    "png": "image/png",
+    "npy": "application/octet-stream",
+    "html": "text/html",
+    "parquet": "application/vnd.apache.parquet",
+    "csv": "text/csv",
+}
 
 
 @router.get("/jobs/{job_id}/result.{kind}", name="job_result", summary="A finished job's file")
@@ -158,7 +193,7 @@ def job_result(services: ServicesDep, job_id: str, kind: str) -> FileResponse:
     files = services.store.result_files(job)
     if kind not in files:
         raise HTTPException(404, f"this job's results are: {', '.join(files)}")
-    stem = job.image.name
+    stem = "audit" if job.kind == "audit" else job.image.name
     suffix = "sanity" if job.is_sanity else job.method
     return FileResponse(files[kind], media_type=MEDIA[kind], filename=f"{stem}.{suffix}.{kind}")
 

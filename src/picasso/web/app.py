@@ -20,6 +20,7 @@ from .settings import WebSettings
 from .state import make_lifespan
 
 STATIC = Path(__file__).parent / "static"
+AUDIT_STATIC = Path(__file__).parent.parent / "audits" / "static"  # the report's style
 
 
 def create_app(settings: WebSettings | None = None) -> FastAPI:
@@ -49,6 +50,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
 def _mount_static(app: FastAPI) -> None:
     """The app's own assets, and the interactive API docs with Swagger UI's files."""
     app.mount("/static/own", StaticFiles(directory=STATIC), name="static-own")
+    app.mount("/static/audit", StaticFiles(directory=AUDIT_STATIC), name="static-audit")
     try:  # Swagger UI 5 (OpenAPI 3.1), shipped inside the fastapi-offline wheel
         import fastapi_offline
     except ImportError:  # the page needs the web extra; the API works without it

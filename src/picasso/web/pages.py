@@ -21,13 +21,13 @@ from ..demo import IMAGES_DIR
 from ..jobs import Job, JobStore
 from ..jobs.store import FINISHED
 from ..plugins import MethodRegistry
-from ..requests import Checked, ExplainRequest
+from ..requests import AuditRequest, Checked, ExplainRequest
 from .forms import form_fields, settings_from_form
 from .security import COOKIE
 from .settings import MAX_FILES
 from .state import Services, ServicesDep, get_services, job_or_404
 from .templating import error_page, render
-from .uploads import store_upload
+from .uploads import store_dataset, store_upload
 
 router = APIRouter(include_in_schema=False)
 
@@ -48,6 +48,8 @@ class FormState:
     target: str = "0"
     faithfulness: bool = False
     compare: str = ""
+    dataset: str = "demo:tanks-dataset"  # the audit form's
+    batch_size: str = "32"
 
 
 def _method_rows(registry: MethodRegistry, model: Model) -> list[dict[str, Any]]:
@@ -60,6 +62,7 @@ def _method_rows(registry: MethodRegistry, model: Model) -> list[dict[str, Any]]
                 "reference": cls.reference,
                 "cost": cls.cost,
                 "fields": form_fields(cls, model),
+                "maps": cls.produces_map,
                 "unavailable": cls.unavailable(model) or "",
             }
         )
@@ -139,6 +142,7 @@ def template_job(job: Job) -> dict[str, Any]:
         **{f.name: getattr(job, f.name) for f in fields(job)},
         "request": job.request_json(),
         "is_sanity": job.is_sanity,
+        "kind": job.kind,
     }
 
 
@@ -147,8 +151,9 @@ def job_view(services: Services, job: Job) -> dict[str, Any]:
     store = services.store
     sanity = job.is_sanity
     method = services.registry.get(job.method)
+    title = {"sanity": "Sanity check of ", "audit": "Audit with "}.get(job.kind, "")
     view: dict[str, Any] = {
-        "title": f"{'Sanity check of ' if sanity else ''}{job.method} on {job.model}",
+        "title": f"{title}{job.method} on {job.model}",
         "finished": job.status in FINISHED,
         "seconds": (job.finished - job.started) if job.finished and job.started else None,
         "method": method,
@@ -168,6 +173,18 @@ def job_view(services: Services, job: Job) -> dict[str, Any]:
     )
     if sanity:
         view["template"] = "result_sanity.html"
+        return view
+    if job.kind == "audit":
+        from ..audits import load_audit
+        from ..audits.report import report_body
+
+        audit = load_audit(store.result_dir(job.id))
+        view.update(
+            template="result_audit.html",
+            report=report_body(
+                audit, standalone=False, link=lambda row: f"/audits/{job.id}/images/{row}"
+            ),
+        )
         return view
     extras = result.get("extras", {})
     view.update(
@@ -390,6 +407,138 @@ class RunForm:
             message = "choose at least one image (upload one or tick a sample)"
             raise FormProblem(422, message, {"images": message})
         return images
+
+
+DATASET_LABELS = {"demo:tanks-dataset": "the demo tank world: 120 scenes with boxes"}
+
+
+def audit_page(
+    request: Request,
+    model: str | None,
+    form: FormState | None = None,
+    status: int = 200,
+    error: str = "",
+    field_errors: dict[str, str] | None = None,
+) -> HTMLResponse:
+    services = get_services(request)
+    if model is not None and model not in services.models:
+        return error_page(request, 404, f"unknown model {model!r}")
+    name = model or next(iter(services.models))
+    form = form or FormState(method="grad-cam")
+    rows = [r for r in _method_rows(services.registry, services.models[name]) if r["maps"]]
+    if form.method not in [r["name"] for r in rows if not r["unavailable"]]:
+        usable = [r["name"] for r in rows if not r["unavailable"]]
+        form.method = "saliency" if "saliency" in usable else (usable or [""])[0]
+    datasets = [
+        {"reference": d, "label": DATASET_LABELS.get(d, d)} for d in services.runner.datasets()
+    ]
+    settings = services.settings
+    return render(
+        request,
+        "audit.html",
+        status,
+        model=name,
+        methods=rows,
+        datasets=datasets,
+        form=form,
+        error=error,
+        field_errors=field_errors or {},
+        limits={
+            "dataset": f"{settings.max_dataset_bytes / 2**20:.3g} MiB",
+            "files": f"{settings.max_dataset_files:,}",
+        },
+    )
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_form(request: Request, model: str | None = None) -> HTMLResponse:
+    return audit_page(request, model)
+
+
+@router.post("/audit")
+async def audit(request: Request) -> Response:
+    """The audit form: a dataset (demo, a server folder or a zip) x one method."""
+    form = await request.form(max_files=1, max_fields=1000)
+    try:
+        return await run_in_threadpool(_submit_audit, request, form)
+    finally:
+        await form.close()
+
+
+def _submit_audit(request: Request, form: FormData) -> Response:
+    services = get_services(request)
+    model = str(form.get("model") or "")
+    if model not in services.models:
+        return error_page(request, 404, f"unknown model {model!r}")
+    shown = FormState(
+        method=str(form.get("method") or ""),
+        dataset=str(form.get("dataset") or ""),
+        batch_size=str(form.get("batch_size") or "32"),
+    )
+
+    def again(status: int, message: str, fields: dict[str, str]) -> HTMLResponse:
+        return audit_page(request, model, shown, status, message, fields)
+
+    method = services.registry.get(shown.method)
+    if method is None:
+        return again(422, "choose a visualization", {})
+    settings = settings_from_form(method, form)
+    shown.settings = {f"{shown.method}.{k}": v for k, v in settings.items()}
+    dataset = shown.dataset
+    if dataset == "zip":
+        upload = form.get("zip")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            return again(422, "choose a zip file", {"dataset": "choose a zip file"})
+        try:
+            dataset, _count = store_dataset(services, upload)
+        except HTTPException as exc:
+            return again(exc.status_code, exc.detail, {"dataset": exc.detail})
+    try:
+        size = int(shown.batch_size)
+        checked = services.runner.check(
+            model,
+            AuditRequest(method=shown.method, settings=settings, dataset=dataset, batch_size=size),
+        )
+        job = services.runner.submit_audit(model, checked)
+    except ValueError:
+        message = "images per step must be a whole number between 1 and 4096"
+        return again(422, message, {"batch_size": message})
+    except SettingsError as exc:
+        return again(422, str(exc), exc.fields)
+    except PicassoError as exc:
+        return again(409 if "dataset" not in str(exc) else 404, str(exc), {"dataset": str(exc)})
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
+@router.get("/audits/{job_id}/images/{row}")
+def audit_image(services: ServicesDep, job_id: str, row: int) -> RedirectResponse:
+    """Drill down: the regular results page of one audited image (the same method,
+    settings and target; computed once, then served from the cache)."""
+    from ..audits import resolve
+
+    job = job_or_404(services, job_id)
+    request = job.request
+    if not isinstance(request, AuditRequest) or job.status != "done":
+        raise HTTPException(404, f"job {job_id} is not a finished audit")
+    model = services.runner.model(job.model)
+    items = resolve(services.runner.dataset_path(request.dataset), model)
+    if not 0 <= row < len(items):
+        raise HTTPException(404, f"audit {job_id} has no image {row}")
+    import pandas as pd
+
+    table = pd.read_parquet(services.store.result_dir(job.id) / "audit.parquet")
+    name = table["target"].iloc[row]
+    labels = model.info.labels
+    target = labels.index(name) if name in labels else None
+    if target is None and isinstance(name, str) and name.startswith("class "):
+        target = int(name.removeprefix("class "))  # a model without label names
+    explain_request = ExplainRequest(
+        method=request.method, settings=request.settings, target=target
+    )
+    image = load_image(items[row].source)
+    image = LoadedImage(image.image, items[row].name.rsplit("/", 1)[-1], image.sha256)
+    explained = services.runner.submit(job.model, image, explain_request)
+    return RedirectResponse(f"/jobs/{explained.id}", status_code=303)
 
 
 @router.get("/login", response_class=HTMLResponse)

@@ -18,7 +18,9 @@ from .errors import answer, wants_html
 from .settings import WebSettings
 
 COOKIE = "picasso_token"  # where the login page keeps the API token
-OPEN_PATHS = frozenset({"/login", "/static/own/app.css", "/static/own/app.js"})
+OPEN_PATHS = frozenset(
+    {"/login", "/static/own/app.css", "/static/own/app.js", "/static/audit/report.css"}
+)
 
 
 def token_matches(given: str, token: str) -> bool:

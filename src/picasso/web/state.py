@@ -49,6 +49,8 @@ def start(settings: WebSettings) -> tuple[dict[str, Model], MethodRegistry, JobR
         registry,
         workers=settings.workers,
         time_limit=settings.time_limit,
+        data_root=settings.data_root,
+        audit_time_limit=settings.audit_time_limit,
         max_pixels=settings.max_pixels,
     )
     return models, registry, runner

@@ -38,7 +38,7 @@ function dropzone() {
 }
 
 function methodPanels() {
-  const form = document.getElementById("run-form");
+  const form = document.querySelector("form.method-form");
   if (!form) return;
   const radios = form.querySelectorAll("input[name=method]");
   const update = () => {
