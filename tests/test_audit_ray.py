@@ -11,7 +11,6 @@ import picasso
 from picasso.demo.tanks import make_dataset
 
 
-
 @pytest.fixture(scope="module")
 def local_ray():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
