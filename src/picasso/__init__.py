@@ -168,7 +168,8 @@ def audit(
             without an object; ``masks``: boolean arrays or mask files per image.
         engine: ``"local"`` or ``"ray"`` (``workers`` actors with ``gpus_per_worker``
             GPUs each, on ``ray_address`` or a local Ray started on demand).
-        batch_size: images explained per step (default 32).
+        batch_size: images explained per step (default 32), and the method's own
+            ``batch_size`` (inputs per model call) when given.
         progress: ``callback(done, total)`` in images, or a :class:`Progress`.
         out: the folder results are written to as they are computed; an interrupted
             audit run again with the same folder continues where it stopped.
@@ -180,6 +181,8 @@ def audit(
     from .requests import AuditRequest, check
 
     loaded, registry, name = _resolve(model, method, plugin_dirs)
+    if batch_size is not None:  # batch sizes never change results: one number for both
+        settings["batch_size"] = batch_size
     request = AuditRequest(
         method=name,
         settings=settings,

@@ -226,6 +226,26 @@ def test_compare_two_models(server, page):
         page.screenshot(path=str(Path(SCREENSHOTS) / "web-compare.png"), full_page=True)
 
 
+def test_audit_a_dataset_and_drill_down(server, page):
+    """The tank story at dataset scale, from the page: the biased model's tank
+    strategies are flagged in words, and an example opens its regular results."""
+    page.goto(f"{server}/audit?model=tanks-biased")
+    page.check("input[name=dataset][value='demo:tanks-dataset']")
+    page.check("input[name=method][value=saliency]")
+    assert page.is_visible("#settings-saliency") and not page.is_visible("#settings-grad-cam")
+    page.click("#run")
+    page.wait_for_selector(".audit-report", timeout=120_000)
+    flags = page.text_content(".audit-flags")
+    assert "Look here first" in flags and "tank" in flags and "outside the object" in flags
+    assert page.locator(".audit-strategy.flagged").count() >= 1
+    assert page.locator(".audit-strategy img").first.evaluate("img => img.naturalWidth") > 0
+    if SCREENSHOTS:
+        page.screenshot(path=str(Path(SCREENSHOTS) / "web-audit.png"), full_page=True)
+    page.locator(".audit-strategy.flagged figure a").first.click()
+    page.wait_for_selector(".result .viewer")
+    assert "saliency on tanks-biased" in page.text_content("h2")
+
+
 def test_every_method_renders_in_the_browser(server, page):
     with urllib.request.urlopen(f"{server}/api/v1/methods") as response:
         methods = [m["name"] for m in json.loads(response.read())]

@@ -60,14 +60,12 @@ def process(
         ready.append((row, item, loaded.image, region))
     if ready:
         batch = model.preprocess([image for _, _, image, _ in ready])
-        probabilities = model.probabilities(batch)
-        predicted = probabilities.argmax(axis=1)
-        targets = [
-            item.label if item.label is not None else int(predicted[i])
-            for i, (_, item, _, _) in enumerate(ready)
-        ]
         inner = Progress(lambda _done, _total: progress.check())
-        output = checked.method().explain_batch(model, batch, targets, checked.settings, inner)
+        output = checked.method().explain_batch(
+            model, batch, [item.label for _, item, _, _ in ready], checked.settings, inner
+        )
+        probabilities, targets = output.probabilities, output.targets
+        predicted = probabilities.argmax(axis=1)
         for i, (row, item, _, region) in enumerate(ready):
             attribution = np.asarray(output.maps[i], np.float32)
             record = _record(

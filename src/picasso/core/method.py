@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import CapabilityError, SettingsError
-from .model import Model
+from .model import Model, resolve_top
 from .progress import Progress
 
 
@@ -45,11 +45,14 @@ class MethodOutput:
 
 @dataclass
 class BatchOutput:
-    """What a method computes for many images, one target each: ``maps`` (N, H, W)
-    and one ``extras`` dict per image."""
+    """What a method computes for many images, one target each: ``maps`` (N, H, W),
+    one ``extras`` dict per image, the model's ``probabilities`` (N, classes) for the
+    images and the ``targets`` explained (a target given as None is the top class)."""
 
     maps: np.ndarray
     extras: list[dict[str, Any]]
+    probabilities: np.ndarray
+    targets: list[int]
 
 
 class Method:
@@ -99,23 +102,27 @@ class Method:
         self,
         model: Model,
         batch: np.ndarray,
-        targets: Sequence[int],
+        targets: Sequence[int | None],
         settings: Any,
         progress: Progress,
     ) -> BatchOutput:
-        """Maps for many preprocessed images (N, C, H, W), one target per image, each
-        equal to :meth:`explain` of that image and target. This default explains image
-        by image; methods that can share model calls across images override it.
-        ``progress(done, total)`` counts images."""
+        """Maps for many preprocessed images (N, C, H, W), one target per image (None:
+        the image's top class), each equal to :meth:`explain` of that image and target,
+        with the model's probabilities for the images. This default predicts, then
+        explains image by image; methods that can share model calls across images (and
+        take the prediction from the same pass) override it. ``progress(done, total)``
+        counts images."""
+        probabilities = model.probabilities(batch)
+        chosen = resolve_top(targets, probabilities)
         inner = Progress(lambda _done, _total: progress.check())
         maps = np.empty((len(batch), *batch.shape[2:]), np.float32)
         extras = []
         for i in range(len(batch)):
-            output = self.explain(model, batch[i : i + 1], [int(targets[i])], settings, inner)
+            output = self.explain(model, batch[i : i + 1], [chosen[i]], settings, inner)
             maps[i] = np.asarray(output.maps, np.float32)[0]
             extras.append(dict(output.extras))
             progress(i + 1, len(batch))
-        return BatchOutput(maps, extras)
+        return BatchOutput(maps, extras, probabilities, chosen)
 
     @classmethod
     def parse_settings(cls, values: dict[str, Any] | MethodSettings | None) -> MethodSettings:

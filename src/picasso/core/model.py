@@ -273,6 +273,43 @@ class RandomizableModel(Protocol):
         ...
 
 
+@runtime_checkable
+class GradientsWithOutputs(Protocol):
+    """Optional, for batch paths: gradients together with the raw outputs of the same
+    forward pass, a target left None being that pass's top class (no separate pass is
+    needed to predict)."""
+
+    def gradients_and_outputs(
+        self, batch: np.ndarray, targets: Sequence[int | None], score: ScoreKind = "logit"
+    ) -> tuple[np.ndarray, list[int], np.ndarray]:
+        """Raw outputs (N, K), the targets used and the gradients w.r.t. the batch."""
+        ...
+
+
+@runtime_checkable
+class LayerGradientsWithOutputs(Protocol):
+    """Optional, for batch paths: :meth:`LayerModel.layer_gradients` together with the
+    raw outputs of the same forward pass (see :class:`GradientsWithOutputs`)."""
+
+    def layer_gradients_and_outputs(
+        self,
+        batch: np.ndarray,
+        layer: str,
+        targets: Sequence[int | None],
+        score: ScoreKind = "logit",
+    ) -> tuple[np.ndarray, list[int], np.ndarray, np.ndarray]:
+        """Raw outputs (N, K), the targets used, the activations and their gradients."""
+        ...
+
+
+def resolve_top(targets: Sequence[int | None], probabilities: np.ndarray) -> list[int]:
+    """Targets with each None replaced by that row's most probable class."""
+    return [
+        int(t) if t is not None else int(np.argmax(p))
+        for t, p in zip(targets, probabilities, strict=True)
+    ]
+
+
 #: Capability names and the protocol a model implements to have each.
 CAPABILITIES: dict[str, type] = {
     GRADIENTS: GradientModel,

@@ -141,18 +141,81 @@ class TorchModel(Model):
     def gradients(
         self, batch: np.ndarray, targets: Sequence[int], score: ScoreKind = "logit"
     ) -> tuple[np.ndarray, np.ndarray]:
-        torch = self._torch
         if len(targets) != batch.shape[0]:
             raise ValueError("gradients: one target per batch item")
-        x = self._prepare(batch).requires_grad_(True)
-        with torch.enable_grad():
-            raw = self._call(x)
-            self.check_output(raw, batch.shape[0])
-            values = self._score_tensor(raw, score)
-            idx = torch.as_tensor(list(targets), device=values.device).long()
-            selected = values.gather(1, idx[:, None])[:, 0]
-            (grad,) = torch.autograd.grad(selected.sum(), x)
-        return selected.detach().float().cpu().numpy(), grad.float().cpu().numpy()
+        _, _, selected, _, grad = self._backward(batch, list(targets), score)
+        return selected, grad
+
+    def gradients_and_outputs(
+        self, batch: np.ndarray, targets: Sequence[int | None], score: ScoreKind = "logit"
+    ) -> tuple[np.ndarray, list[int], np.ndarray]:
+        """Raw outputs of the same forward pass, the targets (None: that pass's top
+        class) and the gradients of their scores w.r.t. the batch."""
+        raw, chosen, _, _, grad = self._backward(batch, list(targets), score)
+        return raw, chosen, grad
+
+    def layer_gradients_and_outputs(
+        self,
+        batch: np.ndarray,
+        layer: str,
+        targets: Sequence[int | None],
+        score: ScoreKind = "logit",
+    ) -> tuple[np.ndarray, list[int], np.ndarray, np.ndarray]:
+        """As :meth:`layer_gradients`, with the raw outputs of the same forward pass
+        and the targets (None: that pass's top class) in front."""
+        raw, chosen, _, activation, grad = self._backward(batch, list(targets), score, layer)
+        assert activation is not None  # a layer was named
+        return raw, chosen, activation, grad
+
+    def _backward(
+        self,
+        batch: np.ndarray,
+        targets: list[int | None],
+        score: ScoreKind,
+        layer: str | None = None,
+    ) -> tuple[np.ndarray, list[int], np.ndarray, np.ndarray | None, np.ndarray]:
+        """One forward and one backward pass: raw outputs, targets, their scores, the
+        layer's activations (when a layer is named) and the gradients w.r.t. the layer
+        or, without one, the input."""
+        torch = self._torch
+        captured: list[Any] = []
+        handle = None
+        if layer is not None:
+            modules = dict(self.module.named_modules())
+            if not layer or layer not in modules:
+                raise PicassoError(
+                    f"model {self.info.name!r} has no layer {layer!r}; "
+                    f"its layers: {', '.join(self.layer_names()[-8:])} (last 8 of "
+                    f"{len(modules) - 1})"
+                )
+
+            def keep(_module: Any, _inputs: Any, output: Any) -> None:
+                captured.append(output[0] if isinstance(output, (tuple, list)) else output)
+
+            handle = modules[layer].register_forward_hook(keep)
+        try:
+            x = self._prepare(batch).requires_grad_(True)
+            with torch.enable_grad():
+                raw = self._call(x)
+                self.check_output(raw, batch.shape[0])
+                values = self._score_tensor(raw, score)
+                top = values.detach().argmax(dim=1).tolist()
+                chosen = [int(t) if t is not None else int(top[i]) for i, t in enumerate(targets)]
+                idx = torch.as_tensor(chosen, device=values.device).long()
+                selected = values.gather(1, idx[:, None])[:, 0]
+                wrt = captured[-1] if layer is not None else x
+                (grad,) = torch.autograd.grad(selected.sum(), wrt)
+        finally:
+            if handle is not None:
+                handle.remove()
+        activation = captured[-1].detach().float().cpu().numpy() if layer is not None else None
+        return (
+            raw.detach().float().cpu().numpy(),
+            chosen,
+            selected.detach().float().cpu().numpy(),
+            activation,
+            grad.float().cpu().numpy(),
+        )
 
     def layer_names(self) -> list[str]:
         return [name for name, _ in self.module.named_modules() if name]
@@ -211,36 +274,9 @@ class TorchModel(Model):
     def layer_gradients(
         self, batch: np.ndarray, layer: str, targets: Sequence[int], score: ScoreKind = "logit"
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        torch = self._torch
-        modules = dict(self.module.named_modules())
-        if not layer or layer not in modules:
-            raise PicassoError(
-                f"model {self.info.name!r} has no layer {layer!r}; "
-                f"its layers: {', '.join(self.layer_names()[-8:])} (last 8 of "
-                f"{len(modules) - 1})"
-            )
-        captured = []
-
-        def keep(_module: Any, _inputs: Any, output: Any) -> None:
-            captured.append(output[0] if isinstance(output, (tuple, list)) else output)
-
-        handle = modules[layer].register_forward_hook(keep)
-        try:
-            with torch.enable_grad():
-                raw = self._call(self._prepare(batch).requires_grad_(True))
-                self.check_output(raw, batch.shape[0])
-                values = self._score_tensor(raw, score)
-                idx = torch.as_tensor(list(targets), device=values.device).long()
-                selected = values.gather(1, idx[:, None])[:, 0]
-                activation = captured[-1]
-                (grad,) = torch.autograd.grad(selected.sum(), activation)
-        finally:
-            handle.remove()
-        return (
-            selected.detach().float().cpu().numpy(),
-            activation.detach().float().cpu().numpy(),
-            grad.float().cpu().numpy(),
-        )
+        _, _, selected, activation, grad = self._backward(batch, list(targets), score, layer)
+        assert activation is not None  # a layer was named
+        return selected, activation, grad
 
     def _score_tensor(self, raw: Any, score: ScoreKind) -> Any:
         torch = self._torch

@@ -19,7 +19,14 @@ from pydantic import Field
 
 from ..core.errors import SettingsError
 from ..core.method import BatchOutput, Method, MethodOutput, MethodSettings
-from ..core.model import LAYERS, LayerModel, Model, require
+from ..core.model import (
+    LAYERS,
+    LayerGradientsWithOutputs,
+    LayerModel,
+    Model,
+    require,
+    resolve_top,
+)
 from ..core.progress import Progress
 from .imaging import resize_bilinear
 
@@ -88,17 +95,34 @@ class GradCAM(Method):
         return grads.mean(axis=(2, 3))
 
     def layer_maps(
-        self, network: LayerModel, batch: np.ndarray, layer: str, targets: Sequence[int]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The layer's activations and the targets' logit gradients as (N, C, h, w)."""
-        _, activations, grads = network.layer_gradients(batch, layer, targets, "logit")
+        self,
+        model: Model,
+        batch: np.ndarray,
+        layer: str,
+        targets: list[int | None],
+    ) -> tuple[np.ndarray, np.ndarray, list[int], np.ndarray | None]:
+        """The layer's activations and the targets' logit gradients as (N, C, h, w), the
+        targets (None: the top class) and, where the model gives them from the same
+        pass, its raw outputs."""
+        raw = None
+        if isinstance(model, LayerGradientsWithOutputs):
+            raw, chosen, activations, grads = model.layer_gradients_and_outputs(
+                batch, layer, targets, "logit"
+            )
+        else:
+            chosen = [int(t) for t in targets if t is not None]
+            if len(chosen) != len(targets):
+                raise ValueError("targets must be known without the model's outputs")
+            _, activations, grads = require(model, LayerModel).layer_gradients(
+                batch, layer, chosen, "logit"
+            )
         as_activations, as_grads = as_maps(activations), as_maps(grads)
         if as_activations is None or as_grads is None:
             raise SettingsError(
                 f"{self.name}: layer {layer!r} outputs neither a spatial map nor "
                 "a square grid of tokens; choose a convolutional or token layer"
             )
-        return as_activations, as_grads
+        return as_activations, as_grads, chosen, raw
 
     def explain(
         self,
@@ -109,8 +133,8 @@ class GradCAM(Method):
         progress: Progress,
     ) -> MethodOutput:
         network = require(model, LayerModel)
-        maps, layer = self._maps(
-            network,
+        maps, layer, _, _ = self._maps(
+            model,
             lambda _start, count: np.repeat(batch, count, axis=0),  # the image, per target
             list(targets),
             self._candidates(network, model, batch, settings),
@@ -123,21 +147,30 @@ class GradCAM(Method):
         self,
         model: Model,
         batch: np.ndarray,
-        targets: Sequence[int],
+        targets: Sequence[int | None],
         settings: GradCAMSettings,
         progress: Progress,
     ) -> BatchOutput:
-        """Many images per forward/backward call: ``batch_size`` images at a time."""
+        """Many images per forward/backward call (``batch_size`` at a time); where the
+        model can, the prediction comes from the same forward pass."""
         network = require(model, LayerModel)
-        maps, layer = self._maps(
-            network,
+        probabilities = None
+        chosen: list[int | None] = list(targets)
+        if not isinstance(model, LayerGradientsWithOutputs):
+            probabilities = model.probabilities(batch)
+            chosen = list(resolve_top(targets, probabilities))
+        maps, layer, used, outputs = self._maps(
+            model,
             lambda start, count: batch[start : start + count],
-            [int(t) for t in targets],
+            chosen,
             self._candidates(network, model, batch[:1], settings),
             settings,
             progress,
         )
-        return BatchOutput(maps, [{"layer": layer} for _ in range(len(batch))])
+        if probabilities is None:
+            probabilities = model.to_probabilities(np.concatenate(outputs))
+        extras = [{"layer": layer} for _ in range(len(batch))]
+        return BatchOutput(maps, extras, probabilities, used)
 
     def _candidates(
         self, network: LayerModel, model: Model, batch: np.ndarray, settings: GradCAMSettings
@@ -161,34 +194,40 @@ class GradCAM(Method):
 
     def _maps(
         self,
-        network: LayerModel,
+        model: Model,
         inputs: Callable[[int, int], np.ndarray],
-        targets: list[int],
+        targets: list[int | None],
         candidates: list[str],
         settings: GradCAMSettings,
         progress: Progress,
-    ) -> tuple[np.ndarray, str]:
-        """One map per target, ``inputs(start, count)`` giving each chunk's images."""
+    ) -> tuple[np.ndarray, str, list[int], list[np.ndarray]]:
+        """One map per target, ``inputs(start, count)`` giving each chunk's images; also
+        the targets used and the raw outputs of each chunk (where the model gives them)."""
         first = inputs(0, 1)
         height, width = first.shape[2:]
         maps = np.empty((len(targets), height, width), np.float32)
         layer = candidates[0]
+        used: list[int] = []
+        outputs: list[np.ndarray] = []
         progress(0, len(targets))
         for start in range(0, len(targets), settings.batch_size):
             chunk = targets[start : start + settings.batch_size]
             images = inputs(start, len(chunk))
             for layer in candidates:  # after the first batch, only the one chosen
-                activations, grads = self.layer_maps(network, images, layer, chunk)
+                activations, grads, chosen, raw = self.layer_maps(model, images, layer, chunk)
                 if np.any(grads):
                     break
             candidates = [layer]
+            used += chosen
+            if raw is not None:
+                outputs.append(raw)
             weights = self.channel_weights(activations, grads)
             cams = np.maximum((weights[:, :, None, None] * activations).sum(axis=1), 0)
             for i, cam in enumerate(cams):
                 resized = resize_bilinear(normalise(cam).astype(np.float32), height, width)
                 maps[start + i] = normalise(resized)  # pytorch-grad-cam scales twice too
             progress(start + len(chunk), len(targets))
-        return maps, layer
+        return maps, layer, used, outputs
 
 
 class GradCAMPlusPlus(GradCAM):

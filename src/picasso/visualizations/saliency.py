@@ -13,7 +13,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..core.method import BatchOutput, Method, MethodOutput, MethodSettings
-from ..core.model import GRADIENTS, GradientModel, Model, require
+from ..core.model import (
+    GRADIENTS,
+    GradientModel,
+    GradientsWithOutputs,
+    Model,
+    require,
+    resolve_top,
+)
 from ..core.progress import Progress
 
 
@@ -55,16 +62,33 @@ class Saliency(Method):
         self,
         model: Model,
         batch: np.ndarray,
-        targets: Sequence[int],
+        targets: Sequence[int | None],
         settings: SaliencySettings,
         progress: Progress,
     ) -> BatchOutput:
-        """Many images per gradient call: ``batch_size`` images at a time."""
+        """Many images per gradient call (``batch_size`` at a time); where the model
+        can, the prediction comes from the same forward pass."""
         network = require(model, GradientModel)
         maps = np.empty((len(batch), *batch.shape[2:]), np.float32)
-        for start in range(0, len(batch), settings.batch_size):
-            chunk = slice(start, start + settings.batch_size)
-            _, grads = network.gradients(batch[chunk], list(targets[chunk]), score="logit")
-            maps[chunk] = np.abs(grads).max(axis=1)
-            progress(min(start + settings.batch_size, len(batch)), len(batch))
-        return BatchOutput(maps, [{} for _ in range(len(batch))])
+        if isinstance(model, GradientsWithOutputs):
+            chosen: list[int] = []
+            parts = []
+            for start in range(0, len(batch), settings.batch_size):
+                chunk = slice(start, start + settings.batch_size)
+                raw, used, grads = model.gradients_and_outputs(
+                    batch[chunk], list(targets[chunk]), score="logit"
+                )
+                parts.append(model.to_probabilities(raw))
+                chosen += used
+                maps[chunk] = np.abs(grads).max(axis=1)
+                progress(min(start + settings.batch_size, len(batch)), len(batch))
+            probabilities = np.concatenate(parts)
+        else:
+            probabilities = model.probabilities(batch)
+            chosen = resolve_top(targets, probabilities)
+            for start in range(0, len(batch), settings.batch_size):
+                chunk = slice(start, start + settings.batch_size)
+                _, grads = network.gradients(batch[chunk], chosen[chunk], score="logit")
+                maps[chunk] = np.abs(grads).max(axis=1)
+                progress(min(start + settings.batch_size, len(batch)), len(batch))
+        return BatchOutput(maps, [{} for _ in range(len(batch))], probabilities, chosen)
