@@ -8,9 +8,10 @@ device, measured in one run.
 Each figure is the best of ``--repeats`` runs, bare and audit interleaved (shared
 machines are noisy). The bare loop is what a hand-written audit does at best: the batch
 already on the device, one forward and one backward per batch, nothing else. The
-audit's figure is its explain phase (``audit.timings["images_per_s"]``): decoding and preprocessing the
-images, the prediction, the method's batch path, the metrics and writing the results
-(clustering and the report come after and are not counted). Random weights, 224 x 224.
+audit's figure is its explain phase (``audit.timings["images_per_s"]``): decoding and
+preprocessing the images, the prediction, the method's batch path, the metrics and
+writing the results (clustering and the report come after and are not counted). Random
+weights, 224 x 224.
 """
 
 from __future__ import annotations
