@@ -68,3 +68,34 @@ def test_progress_callback_and_cancel_before_start(tiny_model, astronaut_small):
 def test_explain_loads_models_by_reference(astronaut_small):
     exp = picasso.explain("demo:digits", astronaut_small, method="class-probabilities")
     assert exp.model["name"] == "digits" and len(exp.top) == 5
+
+
+@pytest.mark.parametrize(("method", "target"), [("saliency", None), ("grad-cam", 1)])
+def test_explain_many_shares_batches_and_equals_explain(tmp_path, method, target):
+    """Several images through the batch path (3 per call), a bad file among them: each
+    result equals explain()'s, the bad one is its own error."""
+    from picasso.plugins import discover
+    from picasso.requests import ExplainRequest, check
+    from picasso.service import explain_many, shares_batches
+
+    model = picasso.load_model("demo:tanks-fair")
+    images = [*picasso.demo.demo_images("tank-*"), *picasso.demo.demo_images("forest-*")]
+    bogus = tmp_path / "bogus.png"
+    bogus.write_text("no")
+    images.insert(2, bogus)
+    request = ExplainRequest(method=method, target=target, settings={"batch_size": 3})
+    checked = check(request, model, discover(plugin_dirs=[]))
+    assert shares_batches(checked)
+    seen = []
+    results = dict(explain_many(model, images, checked, progress=lambda d, t: seen.append(d)))
+    assert sorted(results) == list(range(5)) and seen[-1] == 5
+    assert isinstance(results[2], picasso.PicassoError)
+    for index in (0, 1, 3, 4):
+        single = picasso.explain(model, images[index], method=method, target=target)
+        many = results[index]
+        assert [t.index for t in many.targets] == [t.index for t in single.targets]
+        assert many.targets[0].probability == pytest.approx(single.targets[0].probability, abs=1e-6)
+        scale = float(np.abs(single.attribution).max())
+        np.testing.assert_allclose(many.attribution, single.attribution, atol=1e-5 * scale)
+    top2 = check(ExplainRequest(method=method, top_k=2), model, discover(plugin_dirs=[]))
+    assert not shares_batches(top2)  # several classes per image: image by image

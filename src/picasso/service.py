@@ -7,12 +7,15 @@ so the same request gives the same result whichever face it came through.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from ._version import __version__
+from .core.errors import PicassoError
 from .core.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image
+from .core.method import Method
 from .core.model import Model
 from .core.progress import Progress, ProgressCallback
 from .core.targets import Target
@@ -45,16 +48,120 @@ def explain(
     progress.check()
     output = method_cls().explain(model, batch, targets, parsed, progress)
     t2 = time.perf_counter()
+    return _explanation(
+        model,
+        loaded,
+        batch,
+        checked,
+        probabilities,
+        targets,
+        output.maps,
+        output.extras,
+        {"preprocess_and_predict_s": t1 - t0, "method_s": t2 - t1},
+        started,
+        faithfulness_steps,
+    )
 
-    maps = np.asarray(output.maps, dtype=np.float32)
+
+def explain_many(
+    model: Model,
+    images: Sequence[Any],
+    checked: Checked[ExplainRequest],
+    progress: Progress | ProgressCallback | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> Iterator[tuple[int, Explanation | PicassoError]]:
+    """Explain several images: ``(index, Explanation)`` per image, in order, or
+    ``(index, error)`` for an image that cannot be explained. Where the request asks
+    for one class per image (top-1 or one given class) and the method has a batch path,
+    ``batch_size`` images share each model call; each result equals :func:`explain`'s.
+    ``progress(done, total)`` counts images."""
+    if not isinstance(progress, Progress):
+        progress = Progress(progress)
+    request, method_cls = checked.request, checked.method
+    single = request.top_k in (None, 1) and (
+        request.target is None or len(request.targets or []) == 1
+    )
+    batched = single and method_cls.explain_batch is not Method.explain_batch
+    if not batched:
+        for index, image in enumerate(images):
+            try:
+                yield index, explain(model, image, checked, None, max_pixels)
+            except PicassoError as exc:
+                yield index, exc
+            progress(index + 1, len(images))
+        return
+    size = checked.settings.batch_size
+    for start in range(0, len(images), size):
+        started = time.perf_counter()
+        ready: list[tuple[int, LoadedImage]] = []
+        for index in range(start, min(start + size, len(images))):
+            try:
+                image = images[index]
+                loaded = image if isinstance(image, LoadedImage) else load_image(image, max_pixels)
+                ready.append((index, loaded))
+            except PicassoError as exc:
+                yield index, exc
+        if ready:
+            batch = model.preprocess([loaded.image for _, loaded in ready])
+            target = request.targets[0] if request.targets else None
+            inner = Progress(lambda _done, _total: progress.check())
+            output = method_cls().explain_batch(
+                model, batch, [target] * len(ready), checked.settings, inner
+            )
+            seconds = (time.perf_counter() - started) / len(ready)
+            for i, (index, loaded) in enumerate(ready):
+                yield (
+                    index,
+                    _explanation(
+                        model,
+                        loaded,
+                        batch[i : i + 1],
+                        checked,
+                        output.probabilities[i],
+                        [output.targets[i]],
+                        output.maps[i : i + 1],
+                        output.extras[i],
+                        {"batched_per_image_s": seconds},
+                        time.perf_counter(),
+                        20,
+                    ),
+                )
+        progress(min(start + size, len(images)), len(images))
+
+
+def shares_batches(checked: Checked[ExplainRequest]) -> bool:
+    """Whether images of this request can share model calls: one class per image (the
+    top one or one given) and a method with its own batch path."""
+    request = checked.request
+    one_class = request.top_k in (None, 1) and len(request.targets or [None]) == 1
+    return one_class and checked.method.explain_batch is not Method.explain_batch
+
+
+def _explanation(
+    model: Model,
+    loaded: LoadedImage,
+    batch: np.ndarray,
+    checked: Checked[ExplainRequest],
+    probabilities: np.ndarray,
+    targets: list[int],
+    method_maps: np.ndarray,
+    method_extras: dict[str, Any],
+    timings: dict[str, float],
+    started: float,
+    faithfulness_steps: int,
+) -> Explanation:
+    """The explanation of one image from what the method computed: shape checked,
+    faithfulness curves added where asked, provenance recorded."""
+    method_cls = checked.method
+    t2 = time.perf_counter()
+    maps = np.asarray(method_maps, dtype=np.float32)
     expected = (len(targets), *model.info.input_size)
     if method_cls.produces_map and maps.shape != expected:
         raise ValueError(
             f"method {method_cls.name} returned maps of shape {maps.shape}, expected {expected}"
         )
-
-    extras = dict(output.extras)
-    if request.faithfulness and len(maps):
+    extras = dict(method_extras)
+    if checked.request.faithfulness and len(maps):
         from .faithfulness import deletion_insertion
 
         extras["faithfulness"] = [
@@ -72,7 +179,7 @@ def explain(
         targets=[as_target(i) for i in targets],
         image=np.asarray(model.fit_image(loaded.image), dtype=np.uint8),
         method=method_cls.name,
-        settings=parsed.model_dump(mode="json"),
+        settings=checked.settings.model_dump(mode="json"),
         model=model.info.summary(),
         top=[as_target(int(i)) for i in top],
         signed=method_cls.signed,
@@ -81,8 +188,7 @@ def explain(
         reference=method_cls.reference,
         version=__version__,
         timings={
-            "preprocess_and_predict_s": round(t1 - t0, 6),
-            "method_s": round(t2 - t1, 6),
+            **{k: round(v, 6) for k, v in timings.items()},
             "faithfulness_s": round(t3 - t2, 6),
             "total_s": round(time.perf_counter() - started, 6),
         },

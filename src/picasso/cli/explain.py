@@ -63,7 +63,7 @@ def explain_command(registry: MethodRegistry) -> click.Command:
         """
         from ..models import load_model
         from ..requests import ExplainRequest, check
-        from ..service import explain
+        from ..service import explain_many, shares_batches
 
         if targets and top_k is not None:
             fail("give either --target or --top-k, not both", code=2)
@@ -81,22 +81,41 @@ def explain_command(registry: MethodRegistry) -> click.Command:
         except PicassoError as exc:
             fail(str(exc))
         failures = 0
-        for path in paths:
-            bar = ProgressBar(path.name, quiet)
-            try:
-                exp = explain(model, path, checked, progress=bar)
-            except PicassoError as exc:
-                click.echo(f"error: {exc}", err=True)
-                failures += 1
-                continue
-            finally:
-                bar.close()
-            written = exp.save(out, stem=path.stem)
-            best = exp.targets[0] if exp.targets else None
-            what = f"{best.label} (p={best.probability:.3f})" if best else ""
-            click.echo(f"{path}: {what} -> {written['png']}")
+        shared = len(paths) > 1 and shares_batches(checked)
+        bar = ProgressBar(f"{len(paths)} images", quiet)  # images share model calls
+        results = (
+            explain_many(model, paths, checked, progress=bar)
+            if shared
+            else ((i, _one(model, path, checked, quiet)) for i, path in enumerate(paths))
+        )
+        try:
+            for index, result in results:
+                path = paths[index]
+                if isinstance(result, PicassoError):
+                    click.echo(f"error: {result}", err=True)
+                    failures += 1
+                    continue
+                written = result.save(out, stem=path.stem)
+                best = result.targets[0] if result.targets else None
+                what = f"{best.label} (p={best.probability:.3f})" if best else ""
+                click.echo(f"{path}: {what} -> {written['png']}")
+        finally:
+            bar.close()
         if failures:
             fail(f"{failures} of {len(paths)} image(s) failed")
 
     add_setting_options(explain_cmd, registry)
     return explain_cmd
+
+
+def _one(model: Any, path: Path, checked: Any, quiet: bool) -> Any:
+    """One image with its own progress bar; its error is returned, not raised."""
+    from ..service import explain
+
+    bar = ProgressBar(path.name, quiet)
+    try:
+        return explain(model, path, checked, progress=bar)
+    except PicassoError as exc:
+        return exc
+    finally:
+        bar.close()
