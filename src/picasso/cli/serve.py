@@ -131,6 +131,12 @@ class ServeConfig(BaseModel):
     help="A folder whose sub-folders web users may audit as datasets.",
 )
 @click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    help="A host name a loopback server also answers to (repeatable; others get 400).",
+)
+@click.option(
     "--api-token",
     envvar="PICASSO_API_TOKEN",
     default=None,
@@ -144,6 +150,7 @@ def serve_command(
     data_dir: Path | None,
     workers: int | None,
     data_root: Path | None,
+    allowed_hosts: tuple[str, ...],
     api_token: str | None,
 ) -> None:
     """Start the web app and its REST API (/api/v1, OpenAPI at /openapi.json)."""
@@ -172,6 +179,12 @@ def serve_command(
     except ImportError:
         fail("the web app needs its extra: pip install 'picasso-vision[web]'")
     settings = serve.web_settings(api_token)
+    if serve.host in LOOPBACK:  # answer only to loopback names: no DNS rebinding
+        from dataclasses import replace
+
+        from ..web.security import LOOPBACK_HOSTS
+
+        settings = replace(settings, allowed_hosts=LOOPBACK_HOSTS | set(allowed_hosts))
     click.echo(
         f"Picasso on http://{serve.host}:{serve.port}/ (API: /api/v1, data: "
         f"{settings.data_dir}); loading {len(settings.models)} model(s)..."

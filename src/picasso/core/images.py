@@ -24,6 +24,9 @@ from .errors import InvalidImageError
 
 #: Largest image accepted, in pixels (width x height). 50 megapixels.
 DEFAULT_MAX_PIXELS = 50_000_000
+#: Largest decoded image accepted, in bytes (pixels x bands x bytes per band): a
+#: 50-megapixel RGB image, and no 16-bit or float image of more than half that.
+DEFAULT_MAX_DECODED_BYTES = 150_000_000
 #: Formats accepted from files; anything else is refused even if PIL could open it.
 ALLOWED_FORMATS = frozenset({"PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM"})
 
@@ -39,10 +42,15 @@ class LoadedImage:
 
 def _to_rgb(img: Image.Image) -> Image.Image:
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        hi = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
-        arr = np.clip(arr / hi * 255.0, 0, 255).astype(np.uint8)
-        img = Image.fromarray(arr, mode="L")
+        # Row blocks in float32: a 49-megapixel 16-bit image never becomes a float64 copy.
+        arr = np.asarray(img)
+        hi = 65535.0 if img.mode.startswith("I;16") or float(arr.max()) > 255 else 255.0
+        out = np.empty(arr.shape, np.uint8)
+        for start in range(0, arr.shape[0], 1024):
+            block = arr[start : start + 1024].astype(np.float32) * np.float32(255.0 / hi)
+            out[start : start + 1024] = np.clip(block, 0, 255).astype(np.uint8)
+        del arr
+        img = Image.fromarray(out, mode="L")
     if img.mode == "P":
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA"):
@@ -52,6 +60,44 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, rgba)
     return img.convert("RGB")
+
+
+#: Bytes per pixel of each mode as decoded.
+_MODE_BYTES = {
+    "1": 1,
+    "L": 1,
+    "P": 1,
+    "LA": 2,
+    "PA": 2,
+    "RGB": 3,
+    "YCbCr": 3,
+    "LAB": 3,
+    "HSV": 3,
+    "RGBA": 4,
+    "RGBX": 4,
+    "CMYK": 4,
+    "I;16": 2,
+    "I;16B": 2,
+    "I;16L": 2,
+    "I;16N": 2,
+    "I": 4,
+    "F": 4,
+}
+
+
+def _check_decoded_bytes(img: Image.Image, name: str) -> None:
+    """Refuse by what decoding would allocate, not only by pixels: 16-bit and float
+    images take two to four times the bytes of an 8-bit one."""
+    per_pixel = _MODE_BYTES.get(img.mode, 4)
+    decoded = img.width * img.height * max(per_pixel, 3)  # the RGB result counts too
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        decoded += img.width * img.height * per_pixel
+    if decoded > DEFAULT_MAX_DECODED_BYTES:
+        raise InvalidImageError(
+            f"{name}: a {img.width}x{img.height} {img.mode} image decodes to "
+            f"{decoded / 1e6:.0f} MB, more than the limit of "
+            f"{DEFAULT_MAX_DECODED_BYTES / 1e6:.0f} MB"
+        )
 
 
 def _check_pixels(width: int, height: int, max_pixels: int, name: str) -> None:
@@ -79,6 +125,7 @@ def decode_image_bytes(
                     f"(use one of {', '.join(sorted(ALLOWED_FORMATS))})"
                 )
             _check_pixels(img.width, img.height, max_pixels, name)
+            _check_decoded_bytes(img, name)
             img.load()
             return _to_rgb(ImageOps.exif_transpose(img))
     except InvalidImageError:
@@ -91,8 +138,13 @@ def decode_image_bytes(
         raise InvalidImageError(
             f"{name}: not a readable image ({exc.__class__.__name__})"
         ) from None
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise InvalidImageError(f"{name}: image is corrupt or truncated ({exc})") from None
+    except MemoryError:
+        raise InvalidImageError(f"{name}: image is too large to decode") from None
+    except Exception as exc:  # Pillow raises many kinds on malformed files: never a 500
+        detail = " ".join(str(exc).split())[:200]
+        raise InvalidImageError(
+            f"{name}: image is corrupt or truncated ({type(exc).__name__}: {detail})"
+        ) from None
 
 
 def load_image(source: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:

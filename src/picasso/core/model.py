@@ -206,6 +206,10 @@ class Model(ABC):
         """An :class:`Occluder` for ``image`` (1, C, H, W) and ``fill``."""
         return Occluder(self, image, fill)
 
+    def prepare(self) -> None:
+        """Do once, now, the lazy set-up that is not safe while other threads use the
+        model (a server calls it for every model before serving). Default: nothing."""
+
     # -- capabilities ------------------------------------------------------------
     @property
     def capabilities(self) -> frozenset[str]:

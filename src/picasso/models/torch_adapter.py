@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,7 @@ class TorchModel(Model):
         self._static_batch = _static_batch_size(module)
         # fx graph for incremental occlusion: None until traced, False if untraceable
         self._traced: Any = None
+        self._trace_lock = threading.Lock()
 
     def capability_problem(self, capability: str) -> str | None:
         problem = super().capability_problem(capability)
@@ -121,17 +123,25 @@ class TorchModel(Model):
         self.check_output(out, batch.shape[0])
         return out.float().cpu().numpy()
 
+    def prepare(self) -> None:
+        """Trace the network for incremental occlusion now. torch.fx patches
+        ``nn.Module.__call__`` process-wide while it traces, so a server traces every
+        model before it serves requests (never while other threads run forward passes);
+        the lock keeps two threads from tracing at once."""
+        with self._trace_lock:
+            if self._traced is None:
+                from .torch_incremental import trace
+
+                usable = (
+                    not self._static_batch
+                    and self.device.type == "cpu"
+                    and isinstance(self.module, self._torch.nn.Module)
+                )
+                self._traced = (trace(self.module) if usable else None) or False
+
     def occluder(self, image: np.ndarray, fill: np.ndarray | float) -> Occluder:
         """The incremental occluder where the network can be traced, else the dense one."""
-        if self._traced is None:
-            from .torch_incremental import trace
-
-            usable = (
-                not self._static_batch
-                and self.device.type == "cpu"
-                and isinstance(self.module, self._torch.nn.Module)
-            )
-            self._traced = (trace(self.module) if usable else None) or False
+        self.prepare()
         if self._traced is False:
             return Occluder(self, image, fill)
         from .torch_incremental import IncrementalOccluder
@@ -189,8 +199,12 @@ class TorchModel(Model):
                     f"{len(modules) - 1})"
                 )
 
+            owner = threading.get_ident()
+
             def keep(_module: Any, _inputs: Any, output: Any) -> None:
-                captured.append(output[0] if isinstance(output, (tuple, list)) else output)
+                # The hook is on a module other threads run too: keep only our call's.
+                if threading.get_ident() == owner:
+                    captured.append(output[0] if isinstance(output, (tuple, list)) else output)
 
             handle = modules[layer].register_forward_hook(keep)
         try:
@@ -245,18 +259,23 @@ class TorchModel(Model):
                     continue
                 for param in layer.parameters(recurse=False):
                     param.normal_(0.0, 0.02, generator=generator)
-        return TorchModel(
+        randomized = TorchModel(
             module, self.info, preprocess_hook=self._preprocess_hook, decode_hook=self._decode_hook
         )
+        randomized._traced = False  # no fx tracing while a server runs: dense path, always
+        return randomized
 
     def layer_shapes(self, batch: np.ndarray) -> dict[str, tuple[int, ...]]:
         shapes: dict[str, tuple[int, ...]] = {}
         handles = []
+        owner = threading.get_ident()
         for name, module in self.module.named_modules():
             if not name:
                 continue
 
             def keep(_module: Any, _inputs: Any, output: Any, _name: str = name) -> None:
+                if threading.get_ident() != owner:  # another thread's forward pass
+                    return
                 out = output[0] if isinstance(output, (tuple, list)) else output
                 if hasattr(out, "shape"):
                     shapes.pop(_name, None)  # re-insert: the order is the order of completion

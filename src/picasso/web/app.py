@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from .._version import __version__
 from .errors import install_error_handlers
-from .security import install_security
+from .security import Guard
 from .settings import WebSettings
 from .state import make_lifespan
 
@@ -40,7 +40,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    install_security(app, settings)
+    app.add_middleware(Guard, settings=settings)
     app.include_router(api, prefix="/api/v1")
     app.include_router(pages)
     _mount_static(app)

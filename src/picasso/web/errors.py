@@ -74,4 +74,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
-        return answer(request, 500, f"internal error ({type(exc).__name__})")
+        from .security import secure  # this answer is made outside the guard
+
+        return secure(
+            answer(request, 500, f"internal error ({type(exc).__name__})"), request.url.path
+        )

@@ -5,7 +5,6 @@ in its thread pool); model code only ever runs in the job workers."""
 from __future__ import annotations
 
 import json
-import secrets
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -23,7 +22,7 @@ from ..jobs.store import FINISHED
 from ..plugins import MethodRegistry
 from ..requests import AuditRequest, Checked, ExplainRequest
 from .forms import form_fields, settings_from_form
-from .security import COOKIE
+from .security import COOKIE, token_matches
 from .settings import MAX_FILES
 from .state import Services, ServicesDep, get_services, job_or_404
 from .templating import error_page, render
@@ -553,7 +552,7 @@ async def login(request: Request) -> Response:
     given = str(form.get("token") or "")
     if token is None:
         return RedirectResponse("/", status_code=303)
-    if not secrets.compare_digest(given, token):
+    if not token_matches(given, token):
         return render(request, "login.html", 401, error="wrong token")
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict")

@@ -1,5 +1,7 @@
-"""The guard every request passes: the API token (header or the login page's cookie),
-no cross-site posts, a bound on request size, and security headers on the answer.
+"""The guard every request passes, as one ASGI middleware: the ``Host`` (against DNS
+rebinding), the API token (header or the login page's cookie), no cross-site posts, the
+request body cut at its limit while it streams (chunked or not), no non-finite numbers
+in JSON bodies, and security headers on every answer.
 
 It is middleware rather than a route dependency on purpose: the OpenAPI document, the
 docs page and the static mounts are not API routes, and must be guarded all the same.
@@ -7,12 +9,14 @@ docs page and the static mounts are not API routes, and must be guarded all the 
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Awaitable, Callable
+import hmac
+import json
+from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import answer, wants_html
 from .settings import WebSettings
@@ -21,17 +25,123 @@ COOKIE = "picasso_token"  # where the login page keeps the API token
 OPEN_PATHS = frozenset(
     {"/login", "/static/own/app.css", "/static/own/app.js", "/static/audit/report.css"}
 )
+#: Names a loopback server answers to (any port), besides ``--allowed-host`` ones.
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 def token_matches(given: str, token: str) -> bool:
-    return secrets.compare_digest(given, token)
+    """Constant-time comparison on bytes: any characters, no exception."""
+    return hmac.compare_digest(given.encode("utf-8", "replace"), token.encode("utf-8", "replace"))
 
 
-def install_security(app: FastAPI, settings: WebSettings) -> None:
-    @app.middleware("http")
-    async def guard(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+def security_headers(path: str) -> dict[str, str]:
+    # No inline scripts anywhere; Swagger UI sets inline styles on the docs page.
+    style = " style-src 'self' 'unsafe-inline';" if path == "/docs" else ""
+    return {
+        "Content-Security-Policy": (
+            "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+            f"frame-ancestors 'none'; base-uri 'none';{style}"
+        ),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
+
+
+def secure(response: Response, path: str) -> Response:
+    """``response`` with the security headers (for answers made outside the guard)."""
+    response.headers.update(security_headers(path))
+    return response
+
+
+def host_name(host: str) -> str:
+    """A ``Host`` header's name, without the port (IPv6 literals unbracketed)."""
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class Guard:
+    """The request guard (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, settings: WebSettings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        path = scope["path"]
+        refusal = self._refusal(request)
+        if refusal is not None:
+            await secure(refusal, path)(scope, receive, send)
+            return
+        limit = self.settings.max_request_bytes
+        started = False
+
+        async def send_secure(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = [(k, v) for k, v in message.get("headers", [])]
+                names = {k.lower() for k, _ in headers}
+                for name, value in security_headers(path).items():
+                    if name.lower().encode() not in names:
+                        headers.append((name.lower().encode(), value.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge()
+            return message
+
+        body_receive: Receive = counted
+        if request.method in ("POST", "PUT", "PATCH") and _is_json(request):
+            try:
+                body = await _read_all(counted)
+            except BodyTooLarge:
+                await self._too_large(request, limit, scope, receive, send_secure)
+                return
+            problem = _non_finite(body)
+            if problem:
+                await answer(request, 422, problem)(scope, receive, send_secure)
+                return
+            body_receive = _replay(body, receive)
+        try:
+            await self.app(scope, body_receive, send_secure)
+        except BodyTooLarge:
+            if started:  # the answer is under way: all that can be done is to stop
+                raise
+            await self._too_large(request, limit, scope, receive, send_secure)
+
+    async def _too_large(
+        self, request: Request, limit: int, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        response = answer(request, 413, f"request is larger than {limit:,} bytes")
+        response.headers["Connection"] = "close"
+        await response(scope, receive, send)
+
+    def _refusal(self, request: Request) -> Response | None:
+        """An answer that ends the request before the app sees it, or None."""
+        settings = self.settings
+        if settings.allowed_hosts is not None:
+            name = host_name(request.headers.get("host", ""))
+            if name not in settings.allowed_hosts:
+                return JSONResponse(
+                    {"detail": "this server does not answer to that host name"}, 400
+                )
         token = settings.api_token
         if token and request.url.path not in OPEN_PATHS:
             given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
@@ -47,19 +157,65 @@ def install_security(app: FastAPI, settings: WebSettings) -> None:
             # Another site's page must not post forms here (cross-site request forgery).
             origin = request.headers.get("origin")
             if origin and urlsplit(origin).netloc != request.headers.get("host"):
-                return answer(request, 403, f"requests from {origin} are not accepted")
-            limit = settings.max_request_bytes
-            length = request.headers.get("content-length") or "0"
-            if not length.isdigit():
+                return answer(request, 403, "requests from another site are not accepted")
+            length = request.headers.get("content-length")
+            if length is not None and not length.isdigit():
                 return answer(request, 400, "malformed Content-Length header")
-            if int(length) > limit:
+            limit = settings.max_request_bytes
+            if length is not None and int(length) > limit:
                 return answer(request, 413, f"request is larger than {limit:,} bytes")
-        response = await call_next(request)
-        # No inline scripts anywhere; Swagger UI sets inline styles on the docs page.
-        style = " style-src 'self' 'unsafe-inline';" if request.url.path == "/docs" else ""
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; img-src 'self' data:; object-src 'none'; "
-            f"frame-ancestors 'none'; base-uri 'none';{style}"
-        )
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        return response
+        return None
+
+
+def _is_json(request: Request) -> bool:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return kind == "application/json" or kind.endswith("+json")
+
+
+async def _read_all(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def again() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return again
+
+
+def _non_finite(body: bytes) -> str | None:
+    """Why a JSON body is refused for holding NaN or infinite numbers, or None (bodies
+    that are not JSON at all are left to the route's own validation)."""
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(constant)
+
+    try:
+        json.loads(body or b"null", parse_constant=refuse, parse_float=_finite_float)
+    except ValueError as exc:
+        if str(exc) in ("NaN", "Infinity", "-Infinity", "out of range"):
+            return "JSON numbers must be finite (no NaN, Infinity or out-of-range values)"
+    except RecursionError:
+        return "the JSON body is nested too deeply"
+    return None
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError("out of range")
+    return value

@@ -30,6 +30,9 @@ class WebSettings:
     max_pixels: int = DEFAULT_MAX_PIXELS
     plugin_dirs: tuple[Path, ...] | None = None
     api_token: str | None = None  # required on every request when set
+    # Host names answered (any port); None answers any. `picasso serve` on a loopback
+    # address sets the loopback names (plus --allowed-host): DNS rebinding gets a 400.
+    allowed_hosts: frozenset[str] | None = None
     data_root: Path | None = None  # its sub-folders are datasets audits may use
     audit_time_limit: float = 6 * 3600.0
     max_dataset_bytes: int = 200 * 1024 * 1024  # an uploaded zip, and what it unpacks to

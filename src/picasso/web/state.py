@@ -41,6 +41,7 @@ def start(settings: WebSettings) -> tuple[dict[str, Model], MethodRegistry, JobR
     models = {}
     for ref in settings.models:
         model = load_model(ref)
+        model.prepare()  # lazy set-up that is unsafe under concurrency, done now
         models[model.info.name] = model
     registry = discover(settings.plugin_dirs)
     runner = JobRunner(
