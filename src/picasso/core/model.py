@@ -209,6 +209,7 @@ class Model(ABC):
     def prepare(self) -> None:
         """Do once, now, the lazy set-up that is not safe while other threads use the
         model (a server calls it for every model before serving). Default: nothing."""
+        return None
 
     # -- capabilities ------------------------------------------------------------
     @property
