@@ -5,6 +5,7 @@ An :class:`Explanation` is data; drawing and writing it is the render layer's wo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,12 +81,19 @@ class Explanation:
             "extras": _jsonable(self.extras),
         }
 
-    def save(self, directory: str | Path, stem: str | None = None) -> dict[str, Path]:
-        """Write ``<stem>.<method>.png`` (overlay), ``.npy`` (raw maps, targets x H x
-        W) and ``.json`` (summary) into ``directory``; returns the paths."""
+    def save(
+        self,
+        directory: str | Path,
+        stem: str | None = None,
+        check: Callable[[], None] | None = None,
+    ) -> dict[str, Path]:
+        """Write ``<stem>.<method>.png`` (overlay of the first 8 targets), ``.npy`` (raw
+        maps, targets x H x W) and ``.json`` (summary) into ``directory``; returns the
+        paths. ``check()``, if given, is called between drawing steps (and may raise to
+        stop)."""
         from .render import save_explanation  # render imports matplotlib: keep it lazy
 
-        return save_explanation(self, Path(directory), stem or self.image_name)
+        return save_explanation(self, Path(directory), stem or self.image_name, check)
 
 
 def _jsonable(value: Any) -> Any:

@@ -16,7 +16,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TypeVar, cast, overload
 
-from .core.errors import UnknownMethodError
+from .core.errors import UnknownMethodError, quoted
 from .core.method import Method, MethodSettings
 from .core.pyfiles import import_file
 
@@ -40,7 +40,7 @@ class MethodRegistry(Mapping[str, type[Method]]):
             return self._methods[name]
         except KeyError:
             raise UnknownMethodError(
-                f"unknown method {name!r}; available: {', '.join(sorted(self._methods))}"
+                f"unknown method {quoted(name)}; available: {', '.join(sorted(self._methods))}"
             ) from None
 
     @overload

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 DIVERGING = "RdBu_r"
 SEQUENTIAL = "inferno"
 OPACITY = 0.6
+#: Panels in the overlay PNG: the first targets'; every map is in the .npy and layers.
+MAX_PANELS = 8
 
 
 def color_limits(values: np.ndarray, signed: bool) -> tuple[float, float]:
@@ -39,18 +42,20 @@ def _safe_stem(stem: str) -> str:
     return cleaned[:100] or "image"
 
 
-def overlay_figure(exp: Explanation) -> Figure:
+def overlay_figure(exp: Explanation, check: Callable[[], None] | None = None) -> Figure:
     """One panel per target: the input with the map over it, a color bar and the
     target's label and probability."""
     from matplotlib.figure import Figure
 
     if len(exp.attributions) == 0:
         return probabilities_figure(exp)
-    n = len(exp.targets)
+    n = min(len(exp.targets), MAX_PANELS)  # drawing costs ~0.1 s a panel: a bounded figure
     fig = Figure(figsize=(4.2 * n, 4.4), dpi=100, layout="constrained")
     axes = fig.subplots(1, n, squeeze=False)[0]
     cmap = DIVERGING if exp.signed else SEQUENTIAL
-    for ax, target, attribution in zip(axes, exp.targets, exp.attributions, strict=True):
+    for ax, target, attribution in zip(axes, exp.targets, exp.attributions[:n], strict=False):
+        if check is not None:
+            check()
         vmin, vmax = color_limits(attribution, exp.signed)
         ax.imshow(exp.image, interpolation="nearest")
         shown = ax.imshow(
@@ -60,7 +65,8 @@ def overlay_figure(exp: Explanation) -> Figure:
         ax.set_axis_off()
         bar = fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02)
         bar.set_label("score drop" if exp.signed else "magnitude", fontsize=8)
-    fig.suptitle(f"{exp.method} — {exp.model.get('name', '')}", fontsize=11)
+    more = f" (the first {n} of {len(exp.targets)} classes)" if len(exp.targets) > n else ""
+    fig.suptitle(f"{exp.method} — {exp.model.get('name', '')}{more}", fontsize=11)
     return fig
 
 
@@ -84,8 +90,11 @@ def probabilities_figure(exp: Explanation) -> Figure:
     return fig
 
 
-def save_explanation(exp: Explanation, directory: Path, stem: str) -> dict[str, Path]:
-    """Write ``<stem>.<method>.{png,npy,json}`` into ``directory``."""
+def save_explanation(
+    exp: Explanation, directory: Path, stem: str, check: Callable[[], None] | None = None
+) -> dict[str, Path]:
+    """Write ``<stem>.<method>.{png,npy,json}`` into ``directory``. ``check()`` is called
+    between drawing steps (a job's cancellation and time limit stop rendering too)."""
     directory.mkdir(parents=True, exist_ok=True)
     base = directory / f"{_safe_stem(stem)}.{exp.method}"
     paths = {
@@ -93,7 +102,7 @@ def save_explanation(exp: Explanation, directory: Path, stem: str) -> dict[str, 
         "npy": base.with_name(base.name + ".npy"),
         "json": base.with_name(base.name + ".json"),
     }
-    overlay_figure(exp).savefig(paths["png"])
+    overlay_figure(exp, check).savefig(paths["png"])
     np.save(paths["npy"], exp.attributions.astype(np.float32))
     summary = exp.summary()
     summary["files"] = {k: p.name for k, p in paths.items()}
@@ -101,7 +110,9 @@ def save_explanation(exp: Explanation, directory: Path, stem: str) -> dict[str, 
     return paths
 
 
-def save_layers(exp: Explanation, directory: Path) -> dict[str, Path]:
+def save_layers(
+    exp: Explanation, directory: Path, check: Callable[[], None] | None = None
+) -> dict[str, Path]:
     """The pieces the web page stacks itself: ``input.png`` (the image as the model saw
     it), ``map-<k>.png`` per target (the colored map alone, at model input size) and
     ``colorbar.png`` (the colormap from the lower to the upper limit). The limits are
@@ -116,6 +127,8 @@ def save_layers(exp: Explanation, directory: Path) -> dict[str, Path]:
     strip = cmap(np.linspace(0.0, 1.0, 256))[None, :, :3]
     Image.fromarray((np.repeat(strip, 12, axis=0) * 255).astype(np.uint8)).save(paths["colorbar"])
     for k, attribution in enumerate(exp.attributions):
+        if check is not None:
+            check()
         vmin, vmax = color_limits(attribution, exp.signed)
         scaled = np.clip((attribution - vmin) / (vmax - vmin), 0.0, 1.0)
         rgb = (cmap(scaled)[:, :, :3] * 255).astype(np.uint8)

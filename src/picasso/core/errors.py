@@ -7,6 +7,13 @@ prints its message on one line and exits non-zero, and never shows a stack trace
 from __future__ import annotations
 
 
+def quoted(value: object, limit: int = 80) -> str:
+    """A user-given value for an error message: quoted, and cut if it is long (an error
+    never echoes a megabyte back)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + "...'"
+
+
 class PicassoError(Exception):
     """Base class for errors whose message is meant for the user."""
 

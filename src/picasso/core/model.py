@@ -78,7 +78,8 @@ class ModelInfo:
         return {
             "name": self.name,
             "framework": self.framework,
-            "path": self.path,
+            # File names, not server paths: results and API answers leave the machine.
+            "file": _file_name(self.path),
             "sha256": self.sha256,
             "fingerprint": self.fingerprint,
             "input_size": list(self.input_size),
@@ -86,8 +87,13 @@ class ModelInfo:
             "output": self.output,
             "labels": len(self.labels),
             # format, engine / backend, layout, card: how the result was computed
-            **{k: v for k, v in self.extras.items() if k != "layout"},
+            **{k: v for k, v in self.extras.items() if k not in ("layout", "card")},
+            "card": _file_name(self.extras.get("card")),
         }
+
+
+def _file_name(path: str | None) -> str | None:
+    return None if path is None else path.replace("\\", "/").rsplit("/", 1)[-1]
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

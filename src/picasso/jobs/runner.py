@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..audits.dataset import DEMO_DATASET
-from ..core.errors import Cancelled, JobError, ModelLoadError, PicassoError
+from ..core.errors import Cancelled, JobError, ModelLoadError, PicassoError, quoted
 from ..core.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image
 from ..core.model import Model
 from ..core.progress import Progress
@@ -85,7 +85,7 @@ class JobRunner:
         """A served model by name, or a :class:`ModelLoadError` listing the others."""
         if name not in self.models:
             raise ModelLoadError(
-                f"unknown model {name!r}; available: {', '.join(sorted(self.models))}"
+                f"unknown model {quoted(name)}; available: {', '.join(sorted(self.models))}"
             )
         return self.models[name]
 
@@ -131,7 +131,7 @@ class JobRunner:
         """Queue the sanity check (cascading randomisation) of a finished job's map."""
         of = self.store.get(job_id)
         if of is None:
-            raise JobError(f"no job {job_id}")
+            raise JobError(f"no job {job_id[:80]}")
         # the map of the class the visualization explained first
         request = self.sanity_request(of).model_copy(update={"target": self._first_target(of)})
         return self._queue(of.model, self.check(of.model, request), of.image)
@@ -168,7 +168,7 @@ class JobRunner:
                 return path
             raise JobError(f"no folder {name!r} under the server's data root")
         choices = ", ".join(self.datasets())
-        raise JobError(f"unknown dataset {reference!r}; available: {choices}")
+        raise JobError(f"unknown dataset {quoted(reference)}; available: {choices}")
 
     def submit_audit(self, model: str, request: AuditRequest | Checked[AuditRequest]) -> Job:
         """Queue a dataset audit (or return the finished one that already answered it)."""
@@ -231,7 +231,7 @@ class JobRunner:
         while True:
             job = self.store.get(job_id)
             if job is None:
-                raise JobError(f"no job {job_id}")
+                raise JobError(f"no job {job_id[:80]}")
             if job.status in FINISHED:
                 return job
             if time.monotonic() > deadline:
@@ -299,8 +299,8 @@ class JobRunner:
     ) -> None:
         exp = explain(self.models[job.model], image, checked, progress)
         directory = self.store.result_dir(job.id)
-        exp.save(directory, stem="result")
-        save_layers(exp, directory)
+        exp.save(directory, stem="result", check=progress.check)  # Cancel stops drawing too
+        save_layers(exp, directory, progress.check)
 
     def _sanity(
         self, job: Job, checked: Checked[SanityRequest], image: LoadedImage, progress: Progress

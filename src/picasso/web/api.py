@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from ..catalog import method_entry, model_entry
+from ..core.errors import quoted
 from ..core.images import load_image
 from ..jobs import Job
 from ..jobs.store import FINISHED
@@ -208,7 +209,7 @@ def job_layer(services: ServicesDep, job_id: str, name: str) -> FileResponse:
     job = job_or_404(services, job_id)
     path = services.store.result_dir(job.id) / name
     if not LAYER.match(name) or not path.is_file():
-        raise HTTPException(404, f"job {job_id} has no layer {name!r}")
+        raise HTTPException(404, f"job {job_id} has no layer {quoted(name)}")
     return FileResponse(path, media_type="image/png")
 
 

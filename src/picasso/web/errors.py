@@ -19,6 +19,7 @@ from ..core.errors import (
     TargetError,
     UnknownMethodError,
 )
+from .headers import secure
 
 #: HTTP status of each kind of Picasso error (others are 400).
 STATUS: dict[type[PicassoError], int] = {
@@ -74,8 +75,5 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
-        from .security import secure  # this answer is made outside the guard
-
-        return secure(
-            answer(request, 500, f"internal error ({type(exc).__name__})"), request.url.path
-        )
+        response = answer(request, 500, f"internal error ({type(exc).__name__})")
+        return secure(response, request.url.path)  # this answer is made outside the guard

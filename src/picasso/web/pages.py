@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
-from ..core.errors import PicassoError, SettingsError, TargetError
+from ..core.errors import PicassoError, SettingsError, TargetError, quoted
 from ..core.images import LoadedImage, load_image
 from ..core.model import Model
 from ..demo import IMAGES_DIR
@@ -80,7 +80,7 @@ def index_page(
     services = get_services(request)
     if model is not None and model not in services.models:
         return error_page(
-            request, 404, f"unknown model {model!r}; available: {', '.join(services.models)}"
+            request, 404, f"unknown model {quoted(model)}; available: {', '.join(services.models)}"
         )
     name = model or next(iter(services.models))
     form = form or FormState()
@@ -106,6 +106,7 @@ def index_page(
 
 # -- job views -------------------------------------------------------------------------
 CURVE_W, CURVE_H = 240, 120
+MAX_TABS = 10  # classes shown as tabs on a results page; the others as links
 
 
 def _polyline(xs: list[float], ys: list[float]) -> str:
@@ -156,6 +157,7 @@ def job_view(services: Services, job: Job) -> dict[str, Any]:
         "finished": job.status in FINISHED,
         "seconds": (job.finished - job.started) if job.finished and job.started else None,
         "method": method,
+        "max_tabs": MAX_TABS,
     }
     if job.status != "done":
         return view
@@ -325,7 +327,7 @@ class RunForm:
 
     def submit(self) -> Response:
         if self.model not in self.services.models:
-            return error_page(self.request, 404, f"unknown model {self.model!r}")
+            return error_page(self.request, 404, f"unknown model {quoted(self.model)}")
         try:
             checked = self.checked_requests()
             images = self.images()
@@ -363,7 +365,9 @@ class RunForm:
         for name in names:
             if name not in self.services.models:
                 raise FormProblem(
-                    404, f"unknown model {name!r}", {"compare": f"unknown model {name!r}"}
+                    404,
+                    f"unknown model {quoted(name)}",
+                    {"compare": f"unknown model {quoted(name)}"},
                 )
         try:
             target = int(shown.target) if shown.target_mode == "class" else None
@@ -421,7 +425,7 @@ def audit_page(
 ) -> HTMLResponse:
     services = get_services(request)
     if model is not None and model not in services.models:
-        return error_page(request, 404, f"unknown model {model!r}")
+        return error_page(request, 404, f"unknown model {quoted(model)}")
     name = model or next(iter(services.models))
     form = form or FormState(method="grad-cam")
     rows = [r for r in _method_rows(services.registry, services.models[name]) if r["maps"]]
@@ -468,7 +472,7 @@ def _submit_audit(request: Request, form: FormData) -> Response:
     services = get_services(request)
     model = str(form.get("model") or "")
     if model not in services.models:
-        return error_page(request, 404, f"unknown model {model!r}")
+        return error_page(request, 404, f"unknown model {quoted(model)}")
     shown = FormState(
         method=str(form.get("method") or ""),
         dataset=str(form.get("dataset") or ""),

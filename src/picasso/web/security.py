@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import answer, wants_html
+from .headers import secure, security_headers
 from .settings import WebSettings
 
 COOKIE = "picasso_token"  # where the login page keeps the API token
@@ -32,25 +33,6 @@ LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 def token_matches(given: str, token: str) -> bool:
     """Constant-time comparison on bytes: any characters, no exception."""
     return hmac.compare_digest(given.encode("utf-8", "replace"), token.encode("utf-8", "replace"))
-
-
-def security_headers(path: str) -> dict[str, str]:
-    # No inline scripts anywhere; Swagger UI sets inline styles on the docs page.
-    style = " style-src 'self' 'unsafe-inline';" if path == "/docs" else ""
-    return {
-        "Content-Security-Policy": (
-            "default-src 'self'; img-src 'self' data:; object-src 'none'; "
-            f"frame-ancestors 'none'; base-uri 'none';{style}"
-        ),
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
-    }
-
-
-def secure(response: Response, path: str) -> Response:
-    """``response`` with the security headers (for answers made outside the guard)."""
-    response.headers.update(security_headers(path))
-    return response
 
 
 def host_name(host: str) -> str:

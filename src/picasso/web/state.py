@@ -97,5 +97,5 @@ def job_or_404(services: Services, job_id: str, cancel: bool = False) -> Job:
     """A job by id (cancelled first, when asked), or a 404 naming it."""
     job = services.runner.cancel(job_id) if cancel else services.runner.get(job_id)
     if job is None:
-        raise HTTPException(404, f"no job {job_id}")
+        raise HTTPException(404, f"no job {job_id[:80]}")
     return job

@@ -58,7 +58,7 @@ def checkpoint(model: Model) -> dict[str, str] | None:
         mtime = dt.datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
     except OSError:
         mtime = "unknown"
-    return {"path": str(path), "name": path.name, "mtime": mtime}
+    return {"name": path.name, "mtime": mtime}  # never the server's path
 
 
 def render(
