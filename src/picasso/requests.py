@@ -164,6 +164,7 @@ def check(request: R, model: Model, registry: MethodRegistry) -> Checked[R]:
     method = registry[request.method]
     settings = method.parse_settings(request.settings)
     method.check_capabilities(model)
+    method.check_settings(model, settings)
     classes = len(model.info.labels)
     if isinstance(request, ExplainRequest):
         if classes:  # class count known: refuse impossible targets now

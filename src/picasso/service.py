@@ -155,6 +155,11 @@ def _explanation(
     method_cls = checked.method
     t2 = time.perf_counter()
     maps = np.asarray(method_maps, dtype=np.float32)
+    if not np.isfinite(maps).all():
+        raise PicassoError(
+            f"{method_cls.name}: the map holds non-finite values (NaN or infinity); a "
+            "setting may lie outside the model's numeric range"
+        )
     expected = (len(targets), *model.info.input_size)
     if method_cls.produces_map and maps.shape != expected:
         raise ValueError(

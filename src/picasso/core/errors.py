@@ -62,6 +62,14 @@ class JobError(PicassoError):
     """A job cannot do what was asked (e.g. sanity-check a job that has no map yet)."""
 
 
+class BusyError(PicassoError):
+    """The server's queue is full; try again after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int = 30) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Cancelled(PicassoError):
     """The work was cancelled before it finished."""
 

@@ -21,9 +21,10 @@ from .progress import Progress
 
 
 class MethodSettings(BaseModel):
-    """Base for a method's settings: typed, bounded fields with defaults and help."""
+    """Base for a method's settings: typed, bounded fields with defaults and help.
+    Numbers must be finite (NaN and infinities are refused)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     batch_size: int = Field(
         16, ge=1, le=4096, description="Model inputs per forward/backward call."
@@ -41,6 +42,16 @@ class MethodOutput:
 
     maps: np.ndarray
     extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What one result costs: model passes in all, inputs per model call, and the
+    setting that drives the number of passes (named when a server refuses it)."""
+
+    passes: int
+    per_call: int
+    driver: str = ""
 
 
 @dataclass
@@ -123,6 +134,19 @@ class Method:
             extras.append(dict(output.extras))
             progress(i + 1, len(batch))
         return BatchOutput(maps, extras, probabilities, chosen)
+
+    @classmethod
+    def estimate(cls, settings: Any, input_size: tuple[int, int], targets: int) -> Cost:
+        """The work and the inputs per call of explaining ``targets`` classes of one
+        image, from the settings alone (before any work). Default: one pass per target,
+        ``batch_size`` at a time. Methods that do more say so."""
+        return Cost(targets, min(settings.batch_size, targets))
+
+    @classmethod
+    def check_settings(cls, model: Model, settings: Any) -> None:
+        """Check settings that depend on the model (e.g. a layer name) before any work;
+        raise :class:`SettingsError` naming the setting. Default: nothing to check."""
+        return None
 
     @classmethod
     def parse_settings(cls, values: dict[str, Any] | MethodSettings | None) -> MethodSettings:

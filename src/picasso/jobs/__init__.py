@@ -5,7 +5,7 @@ The web app and any other front end submit work here; nothing in this package kn
 about HTTP.
 """
 
-from .runner import JobRunner
+from .runner import Budget, JobRunner
 from .store import Job, JobStore
 
-__all__ = ["Job", "JobRunner", "JobStore"]
+__all__ = ["Budget", "Job", "JobRunner", "JobStore"]

@@ -15,13 +15,22 @@ import time
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..audits.dataset import DEMO_DATASET
-from ..core.errors import Cancelled, JobError, ModelLoadError, PicassoError, quoted
+from ..core.errors import (
+    BusyError,
+    Cancelled,
+    JobError,
+    ModelLoadError,
+    PicassoError,
+    SettingsError,
+    quoted,
+)
 from ..core.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image
-from ..core.model import Model
+from ..core.model import GRADIENTS, LAYERS, Model
 from ..core.progress import Progress
 from ..plugins import MethodRegistry
 from ..render import save_layers
@@ -31,6 +40,20 @@ from ..service import explain
 from .store import FINISHED, ImageRef, Job, JobStore
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What one job may cost on this server, checked before it is queued. A batch size
+    never changes results, so one that would take too much memory is lowered; more
+    model passes than allowed are refused, naming the setting that asks for them."""
+
+    passes: int = 200_000  # model passes per job
+    forward_pixels: int = 4_000_000  # model-input pixels per forward-only call
+    # ... per forward + backward call: about 16 images of 224 x 224 (EfficientNet-Lite0
+    # holds ~85 MB per such image for its backward pass)
+    gradient_pixels: int = 800_000
+    queued: int = 64  # jobs waiting at once; more get "busy, retry later"
 
 
 class JobRunner:
@@ -56,10 +79,12 @@ class JobRunner:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         data_root: Path | None = None,
         audit_time_limit: float = 6 * 3600.0,
+        budget: Budget | None = None,
     ) -> None:
         self.store = store
         self.data_root = data_root.resolve() if data_root is not None else None
         self.audit_time_limit = audit_time_limit
+        self.budget = budget or Budget()
         self.models = dict(models)
         self.registry = registry
         self.time_limit = time_limit
@@ -90,8 +115,45 @@ class JobRunner:
         return self.models[name]
 
     def check(self, model: str, request: R) -> Checked[R]:
-        """Validate ``request`` for served model ``model`` (see :func:`check`)."""
-        return check(request, self.model(model), self.registry)
+        """Validate ``request`` for served model ``model`` (see :func:`check`), within
+        this server's :class:`Budget` (a batch size may be lowered)."""
+        served = self.model(model)
+        return self._within_budget(served, check(request, served, self.registry))
+
+    def _within_budget(self, model: Model, checked: Checked[R]) -> Checked[R]:
+        request, method = checked.request, checked.method
+        if isinstance(request, ExplainRequest):
+            targets = len(request.targets or []) or request.top_k or 1
+        elif isinstance(request, SanityRequest):
+            targets = request.stages + 1
+        else:
+            targets = 1  # per image; an audit's length is bounded by its time limit
+        cost = method.estimate(checked.settings, model.info.input_size, targets)
+        passes = cost.passes
+        if isinstance(request, ExplainRequest) and request.faithfulness:
+            passes += 42 * targets  # deletion and insertion curves, 21 points each
+        if passes > self.budget.passes:
+            setting = cost.driver or "target"
+            message = (
+                f"asks for {passes:,} model passes, more than this server allows for one "
+                f"job ({self.budget.passes:,}); lower {setting}"
+            )
+            raise SettingsError(f"{method.name}: {message}", {setting: message})
+        height, width = model.info.input_size
+        gradients = bool(set(method.requires) & {GRADIENTS, LAYERS})
+        pixels = self.budget.gradient_pixels if gradients else self.budget.forward_pixels
+        largest = max(1, pixels // (height * width))
+        if checked.settings.batch_size <= largest and not (
+            isinstance(request, AuditRequest) and request.batch_size > largest
+        ):
+            return checked
+        settings = {**request.settings, "batch_size": min(checked.settings.batch_size, largest)}
+        update: dict[str, Any] = {"settings": settings}
+        if isinstance(request, AuditRequest):
+            update["batch_size"] = min(request.batch_size, largest)
+        log.info("%s: batch_size lowered to %d (memory budget)", method.name, largest)
+        clamped = request.model_copy(update=update)
+        return Checked(clamped, method, method.parse_settings(settings))
 
     def submit(self, model: str, image: Any, request: R | Checked[R]) -> Job:
         """Queue a request on ``image`` (a path, bytes, PIL image or array, or an
@@ -199,7 +261,16 @@ class JobRunner:
         cached = self.store.cached(key)
         if cached is not None and self.store.result_files(cached)["json"].is_file():
             return cached  # (a result deleted from disk is computed again)
-        job = self.store.insert(uuid.uuid4().hex, key, model, checked.request, image)
+        with self._lock:  # the same request twice at once: one job
+            active = self.store.active(key)
+            if active is not None:
+                return active
+            if self.store.count("queued") >= self.budget.queued:
+                raise BusyError(
+                    f"{self.budget.queued} jobs are waiting already; try again shortly",
+                    retry_after=30,
+                )
+            job = self.store.insert(uuid.uuid4().hex, key, model, checked.request, image)
         progress = Progress(functools.partial(self._report, job.id))
         with self._lock:
             self._progress[job.id] = progress

@@ -163,6 +163,19 @@ class JobStore:
         )
         return _job(rows[0]) if rows else None
 
+    def active(self, cache_key: str) -> Job | None:
+        """A queued or running job of the same request, to attach to."""
+        rows = self._execute(
+            "SELECT * FROM jobs WHERE cache_key = ? AND status IN ('queued', 'running') "
+            "ORDER BY created LIMIT 1",
+            (cache_key,),
+        )
+        return _job(rows[0]) if rows else None
+
+    def count(self, status: str) -> int:
+        rows = self._execute("SELECT COUNT(*) FROM jobs WHERE status = ?", (status,))
+        return int(rows[0][0])
+
     def sanity_of(self, job_id: str) -> Job | None:
         """The newest sanity-check job of ``job_id``, if any was started."""
         rows = self._execute(

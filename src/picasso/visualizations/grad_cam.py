@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from pydantic import Field
 
-from ..core.errors import SettingsError
+from ..core.errors import SettingsError, quoted
 from ..core.method import BatchOutput, Method, MethodOutput, MethodSettings
 from ..core.model import (
     LAYERS,
@@ -171,6 +171,18 @@ class GradCAM(Method):
             probabilities = model.to_probabilities(np.concatenate(outputs))
         extras = [{"layer": layer} for _ in range(len(batch))]
         return BatchOutput(maps, extras, probabilities, used)
+
+    @classmethod
+    def check_settings(cls, model: Model, settings: GradCAMSettings) -> None:
+        """A named layer must exist: refused when the job is asked for, not when it runs."""
+        if settings.layer and LAYERS in model.capabilities:
+            names = require(model, LayerModel).layer_names()
+            if settings.layer not in names:
+                message = (
+                    f"model {model.info.name!r} has no layer {quoted(settings.layer)} "
+                    f"(`picasso models -m {model.info.name}` lists them; e.g. {names[-1]})"
+                )
+                raise SettingsError(f"{cls.name}: layer: {message}", {"layer": message})
 
     def _candidates(
         self, network: LayerModel, model: Model, batch: np.ndarray, settings: GradCAMSettings

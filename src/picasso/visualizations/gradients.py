@@ -19,7 +19,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from ..core.method import Method, MethodOutput, MethodSettings
+from ..core.method import Cost, Method, MethodOutput, MethodSettings
 from ..core.model import GRADIENTS, GradientModel, Model, require
 from ..core.progress import Progress
 from .imaging import baseline_fill
@@ -54,6 +54,12 @@ class SmoothGrad(Method):
     Settings = SmoothGradSettings
     requires = frozenset({GRADIENTS})
     signed = False
+
+    @classmethod
+    def estimate(
+        cls, settings: SmoothGradSettings, input_size: tuple[int, int], targets: int
+    ) -> Cost:
+        return Cost(settings.samples * targets, settings.batch_size, "samples")
 
     def explain(
         self,
@@ -129,6 +135,12 @@ class IntegratedGradients(Method):
     Settings = IntegratedGradientsSettings
     requires = frozenset({GRADIENTS})
     signed = True
+
+    @classmethod
+    def estimate(
+        cls, settings: IntegratedGradientsSettings, input_size: tuple[int, int], targets: int
+    ) -> Cost:
+        return Cost(settings.steps * targets, settings.batch_size, "steps")
 
     def explain(
         self,

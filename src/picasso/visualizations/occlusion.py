@@ -28,7 +28,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from ..core.method import Method, MethodOutput, MethodSettings
+from ..core.method import Cost, Method, MethodOutput, MethodSettings
 from ..core.model import Model
 from ..core.progress import Progress
 from .imaging import baseline_fill
@@ -79,6 +79,17 @@ class Occlusion(Method):
     cost = "1 + (number of windows) forward passes, in batches of batch_size"
     Settings = OcclusionSettings
     signed = True
+
+    @classmethod
+    def estimate(
+        cls, settings: OcclusionSettings, input_size: tuple[int, int], targets: int
+    ) -> Cost:
+        height, width = input_size
+        win_h, win_w = min(settings.window, height), min(settings.window, width)
+        windows = len(window_starts(height, win_h, settings.stride)) * len(
+            window_starts(width, win_w, settings.stride)
+        )
+        return Cost(windows + 1, settings.batch_size, "stride")
 
     def explain(
         self,

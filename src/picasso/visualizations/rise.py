@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 from pydantic import Field
 
-from ..core.method import Method, MethodOutput, MethodSettings
+from ..core.method import Cost, Method, MethodOutput, MethodSettings
 from ..core.model import Model
 from ..core.progress import Progress
 from .imaging import resize_bilinear
@@ -56,6 +56,10 @@ class RISE(Method):
     cost = "masks forward passes, in batches of batch_size"
     Settings = RISESettings
     signed = False
+
+    @classmethod
+    def estimate(cls, settings: RISESettings, input_size: tuple[int, int], targets: int) -> Cost:
+        return Cost(settings.masks + 1, settings.batch_size, "masks")
 
     def explain(
         self,

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..core.errors import (
+    BusyError,
     CapabilityError,
     InvalidImageError,
     JobError,
@@ -30,6 +31,7 @@ STATUS: dict[type[PicassoError], int] = {
     TargetError: 422,
     CapabilityError: 409,
     JobError: 409,
+    BusyError: 429,
 }
 
 
@@ -57,7 +59,10 @@ def answer(request: Request, status: int, message: str) -> Response:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PicassoError)
     async def picasso_error(request: Request, exc: PicassoError) -> Response:
-        return answer(request, status_of(exc), str(exc))
+        response = answer(request, status_of(exc), str(exc))
+        if isinstance(exc, BusyError):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

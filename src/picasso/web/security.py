@@ -65,9 +65,18 @@ class Guard:
             return
         limit = self.settings.max_request_bytes
         started = False
+        overflowed = False
 
         async def send_secure(message: Message) -> None:
             nonlocal started
+            if overflowed and not started:
+                # The body passed the limit while the app read it (frameworks turn the
+                # interruption into their own error): answer 413 instead.
+                started = True
+                await self._too_large(request, limit, scope, receive, send_plain)
+                return
+            if overflowed:
+                return
             if message["type"] == "http.response.start":
                 started = True
                 headers = [(k, v) for k, v in message.get("headers", [])]
@@ -78,14 +87,24 @@ class Guard:
                 message = {**message, "headers": headers}
             await send(message)
 
+        async def send_plain(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [
+                    (k.lower().encode(), v.encode()) for k, v in security_headers(path).items()
+                ]
+                message = {**message, "headers": headers}
+            await send(message)
+
         received = 0
 
         async def counted() -> Message:
-            nonlocal received
+            nonlocal received, overflowed
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    overflowed = True  # read no further: nothing more is spooled
                     raise BodyTooLarge()
             return message
 
@@ -94,7 +113,7 @@ class Guard:
             try:
                 body = await _read_all(counted)
             except BodyTooLarge:
-                await self._too_large(request, limit, scope, receive, send_secure)
+                await self._too_large(request, limit, scope, receive, send_plain)
                 return
             problem = _non_finite(body)
             if problem:
@@ -106,7 +125,8 @@ class Guard:
         except BodyTooLarge:
             if started:  # the answer is under way: all that can be done is to stop
                 raise
-            await self._too_large(request, limit, scope, receive, send_secure)
+            started = True
+            await self._too_large(request, limit, scope, receive, send_plain)
 
     async def _too_large(
         self, request: Request, limit: int, scope: Scope, receive: Receive, send: Send

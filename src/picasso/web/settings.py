@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.images import DEFAULT_MAX_PIXELS
+from ..jobs.runner import Budget
 
 DEFAULT_MODELS = ("demo:tanks-biased", "demo:tanks-fair", "demo:digits")
 MAX_FILES = 32  # images in one submitted form
@@ -37,6 +38,7 @@ class WebSettings:
     audit_time_limit: float = 6 * 3600.0
     max_dataset_bytes: int = 200 * 1024 * 1024  # an uploaded zip, and what it unpacks to
     max_dataset_files: int = 20_000
+    budget: Budget = field(default_factory=Budget)  # what one job may cost
 
     @property
     def max_request_bytes(self) -> int:

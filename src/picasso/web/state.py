@@ -52,6 +52,7 @@ def start(settings: WebSettings) -> tuple[dict[str, Model], MethodRegistry, JobR
         time_limit=settings.time_limit,
         data_root=settings.data_root,
         audit_time_limit=settings.audit_time_limit,
+        budget=settings.budget,
         max_pixels=settings.max_pixels,
     )
     return models, registry, runner
