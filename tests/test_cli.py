@@ -212,6 +212,7 @@ def test_serve_reads_a_config_file_and_options_win(cli, tmp_path, monkeypatch):
     assert settings.models == ("demo:digits",) and settings.workers == 3
     assert settings.data_dir == tmp_path / "jobs" and settings.max_upload_bytes == 2**20
     assert settings.plugin_dirs == (tmp_path / "plugins",)
+    assert settings.allowed_hosts == {"localhost", "127.0.0.1", "::1"}  # DNS rebinding
     result = run(cli, "serve", "--config", str(config), "--port", "9100")
     assert started["port"] == 9100  # the option wins over the file
 

@@ -8,9 +8,10 @@ import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -21,19 +22,29 @@ from ..jobs import Job
 from ..jobs.store import FINISHED
 from ..requests import AuditRequest, ExplainRequest, check
 from ..service import explain
+from .errors import documented
 from .state import Services, ServicesDep, job_or_404, stopping
 from .uploads import store_dataset, store_upload
 
-router = APIRouter()
+# Every operation may meet the guard: a host name it does not answer to, a missing
+# token; every POST also a cross-site origin or a body over the limit.
+router = APIRouter(responses=documented(400, 401))
+POSTED = (403, 413, 422)
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
+JobId = Annotated[str, PathParam(pattern=r"^[0-9a-f]{32}$", description="A job id.")]
+LayerName = Annotated[str, PathParam(pattern=r"^(input|colorbar|map-\d{1,4})\.png$")]
+ResultKind = Literal["json", "png", "npy", "html", "parquet", "csv"]
+Sha256 = Annotated[
+    str, Field(pattern=r"^[0-9a-f]{64}$", description="The sha256 returned by POST /images.")
+]
 EVENT_INTERVAL = 0.25  # seconds between looks at a running job's row
 
 
 class JobRequest(ExplainRequest):
     """A visualization job: an explain request on a served model and an uploaded image."""
 
-    model: str = Field(description="A model name from /models.")
-    image: str = Field(description="The sha256 returned by POST /images.")
+    model: str = Field(max_length=200, description="A model name from /models.")
+    image: Sha256
 
     def explain_request(self) -> ExplainRequest:
         return ExplainRequest(**self.model_dump(exclude={"model", "image"}))
@@ -43,16 +54,16 @@ class AuditJobRequest(AuditRequest):
     """A dataset audit: an audit request on a served model and a dataset reference from
     GET /datasets (demo:tanks-dataset, upload:<sha256>, folder:<name>)."""
 
-    model: str = Field(description="A model name from /models.")
+    model: str = Field(max_length=200, description="A model name from /models.")
 
     def audit_request(self) -> AuditRequest:
         return AuditRequest(**self.model_dump(exclude={"model"}))
 
 
 class PredictRequest(BaseModel):
-    model: str
-    image: str
-    top_k: int = Field(5, ge=1, le=1000)
+    model: str = Field(max_length=200, description="A model name from /models.")
+    image: Sha256
+    top_k: int = Field(5, ge=1, le=1000, description="How many classes to return.")
 
 
 def _image_path(services: Services, sha256: str) -> Path:
@@ -95,14 +106,24 @@ def list_methods(services: ServicesDep) -> list[dict[str, Any]]:
     return [method_entry(cls) for _, cls in sorted(services.registry.items())]
 
 
-@router.post("/images", status_code=201, summary="Upload an image (checked by decoding)")
+@router.post(
+    "/images",
+    status_code=201,
+    summary="Upload an image (checked by decoding)",
+    responses=documented(*POSTED),
+)
 def upload_image(services: ServicesDep, file: Annotated[UploadFile, File()]) -> dict[str, Any]:
     stored = store_upload(services, file)
     width, height = stored.image.size
     return {"sha256": stored.sha256, "name": stored.name, "width": width, "height": height}
 
 
-@router.post("/jobs", status_code=201, summary="Start a visualization job")
+@router.post(
+    "/jobs",
+    status_code=201,
+    summary="Start a visualization job",
+    responses=documented(*POSTED, 404, 409, 429),
+)
 def create_job(request: Request, services: ServicesDep, body: JobRequest) -> dict[str, Any]:
     path = _image_path(services, body.image)
     job = services.runner.submit(body.model, path, body.explain_request())
@@ -114,45 +135,69 @@ def list_datasets(services: ServicesDep) -> list[str]:
     return services.runner.datasets()
 
 
-@router.post("/datasets", status_code=201, summary="Upload a zip of images to audit")
+@router.post(
+    "/datasets",
+    status_code=201,
+    summary="Upload a zip of images to audit",
+    responses=documented(*POSTED),
+)
 def upload_dataset(services: ServicesDep, file: Annotated[UploadFile, File()]) -> dict[str, Any]:
     """The zip's images keep their folders (class sub-folders give labels)."""
     reference, count = store_dataset(services, file)
     return {"dataset": reference, "images": count}
 
 
-@router.post("/audits", status_code=201, summary="Start a dataset audit (a job)")
+@router.post(
+    "/audits",
+    status_code=201,
+    summary="Start a dataset audit (a job)",
+    responses=documented(*POSTED, 404, 409, 429),
+)
 def create_audit(request: Request, services: ServicesDep, body: AuditJobRequest) -> dict[str, Any]:
     job = services.runner.submit_audit(body.model, body.audit_request())
     return job_json(request, services, job)
 
 
-@router.get("/jobs", summary="Recent jobs, newest first")
+@router.get("/jobs", summary="Recent jobs, newest first", responses=documented(422))
 def list_jobs(
     request: Request, services: ServicesDep, limit: Annotated[int, Query(ge=1, le=1000)] = 50
 ) -> list[dict[str, Any]]:
     return [job_json(request, services, job) for job in services.store.list(limit)]
 
 
-@router.get("/jobs/{job_id}", summary="A job's status and progress")
-def get_job(request: Request, services: ServicesDep, job_id: str) -> dict[str, Any]:
+@router.get("/jobs/{job_id}", summary="A job's status and progress", responses=documented(404, 422))
+def get_job(request: Request, services: ServicesDep, job_id: JobId) -> dict[str, Any]:
     return job_json(request, services, job_or_404(services, job_id))
 
 
-@router.post("/jobs/{job_id}/cancel", summary="Cancel a queued or running job")
-def cancel_job(request: Request, services: ServicesDep, job_id: str) -> dict[str, Any]:
+@router.post(
+    "/jobs/{job_id}/cancel",
+    summary="Cancel a queued or running job",
+    responses=documented(*POSTED, 404),
+)
+def cancel_job(request: Request, services: ServicesDep, job_id: JobId) -> dict[str, Any]:
     return job_json(request, services, job_or_404(services, job_id, cancel=True))
 
 
-@router.post("/jobs/{job_id}/sanity", status_code=201, summary="Sanity-check a job's map")
-def sanity_job(request: Request, services: ServicesDep, job_id: str) -> dict[str, Any]:
+@router.post(
+    "/jobs/{job_id}/sanity",
+    status_code=201,
+    summary="Sanity-check a job's map",
+    responses=documented(*POSTED, 404, 409, 429),
+)
+def sanity_job(request: Request, services: ServicesDep, job_id: JobId) -> dict[str, Any]:
     """Start the cascading-randomisation check of a finished job (a job of its own)."""
     job_or_404(services, job_id)
     return job_json(request, services, services.runner.submit_sanity(job_id))
 
 
-@router.get("/jobs/{job_id}/events", summary="Progress as server-sent events")
-async def job_events(request: Request, services: ServicesDep, job_id: str) -> StreamingResponse:
+@router.get(
+    "/jobs/{job_id}/events",
+    summary="Progress as server-sent events",
+    responses={**documented(404, 422), 200: {"content": {"text/event-stream": {}}}},
+    response_class=StreamingResponse,
+)
+async def job_events(request: Request, services: ServicesDep, job_id: JobId) -> StreamingResponse:
     """One ``data:`` line of job JSON whenever progress or status changes, until the job
     is finished. Reading the row runs in a thread: the event loop never blocks."""
     store = services.store
@@ -186,8 +231,14 @@ MEDIA = {
 }
 
 
-@router.get("/jobs/{job_id}/result.{kind}", name="job_result", summary="A finished job's file")
-def job_result(services: ServicesDep, job_id: str, kind: str) -> FileResponse:
+@router.get(
+    "/jobs/{job_id}/result.{kind}",
+    name="job_result",
+    summary="A finished job's file",
+    responses={**documented(404, 409, 422), 200: {"content": {m: {} for m in MEDIA.values()}}},
+    response_class=FileResponse,
+)
+def job_result(services: ServicesDep, job_id: JobId, kind: ResultKind) -> FileResponse:
     job = job_or_404(services, job_id)
     if job.status != "done":
         raise HTTPException(409, f"job {job_id} is {job.status}, no result")
@@ -202,8 +253,14 @@ def job_result(services: ServicesDep, job_id: str, kind: str) -> FileResponse:
 LAYER = re.compile(r"^(input|colorbar|map-\d{1,4})\.png$")
 
 
-@router.get("/jobs/{job_id}/layers/{name}", name="job_layer", summary="Pieces of the overlay")
-def job_layer(services: ServicesDep, job_id: str, name: str) -> FileResponse:
+@router.get(
+    "/jobs/{job_id}/layers/{name}",
+    name="job_layer",
+    summary="Pieces of the overlay",
+    responses={**documented(404, 422), 200: {"content": {"image/png": {}}}},
+    response_class=FileResponse,
+)
+def job_layer(services: ServicesDep, job_id: JobId, name: LayerName) -> FileResponse:
     """``input.png`` (the image as the model saw it), ``map-<k>.png`` (target k's map,
     colored) and ``colorbar.png``: the results page stacks them itself."""
     job = job_or_404(services, job_id)
@@ -213,7 +270,11 @@ def job_layer(services: ServicesDep, job_id: str, name: str) -> FileResponse:
     return FileResponse(path, media_type="image/png")
 
 
-@router.post("/predict", summary="Class probabilities, synchronously")
+@router.post(
+    "/predict",
+    summary="Class probabilities, synchronously",
+    responses=documented(*POSTED, 404, 409),
+)
 def predict(services: ServicesDep, body: PredictRequest) -> dict[str, Any]:
     model = services.runner.model(body.model)
     image = load_image(_image_path(services, body.image), services.settings.max_pixels)
