@@ -263,8 +263,9 @@ def test_errors_are_html_for_pages_and_json_for_the_api(client):
     assert "no job does-not-exist" in page.text and "Traceback" not in page.text
     assert client.get("/?model=nope").status_code == 404
     assert client.get("/no/such/page").headers["content-type"].startswith("text/html")
-    api = client.get("/api/v1/jobs/does-not-exist")
-    assert api.status_code == 404 and api.json() == {"detail": "no job does-not-exist"}
+    missing = "0" * 32
+    api = client.get(f"/api/v1/jobs/{missing}")
+    assert api.status_code == 404 and api.json() == {"detail": f"no job {missing}"}
     assert client.get("/samples/..%2F..%2Fmodels.png").status_code == 404
 
 

@@ -15,7 +15,7 @@ def security_headers(path: str) -> dict[str, str]:
             f"frame-ancestors 'none'; base-uri 'none';{style}"
         ),
         "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
+        "Referrer-Policy": "same-origin",
     }
 
 
