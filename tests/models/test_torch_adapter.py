@@ -243,3 +243,18 @@ def test_from_torch_leaves_the_module_weights_alone(net):
     picasso.from_torch(net, input_size=(8, 8)).probabilities(np.zeros((2, 3, 8, 8), np.float32))
     for key, value in net.state_dict().items():
         assert torch.equal(value, before[key]) and value.stride() == strides[key]
+
+
+def test_a_model_pickles_for_workers_after_it_was_prepared():
+    """Ray sends live models to its actors pickled: the lock and the traced graph stay
+    behind, and the copy computes the same."""
+    import pickle
+
+    import numpy as np
+
+    model = picasso.load_model("demo:tanks-fair")
+    model.prepare()  # traced, with its lock
+    copy = pickle.loads(pickle.dumps(model))
+    batch = np.random.default_rng(0).normal(size=(2, 3, 64, 64)).astype(np.float32)
+    np.testing.assert_array_equal(copy.forward(batch), model.forward(batch))
+    copy.prepare()  # traces again where it lands

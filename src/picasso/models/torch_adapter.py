@@ -123,6 +123,17 @@ class TorchModel(Model):
         self.check_output(out, batch.shape[0])
         return out.float().cpu().numpy()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """For pickling (a model sent to Ray actors): no lock, no traced graph."""
+        state = self.__dict__.copy()
+        state["_trace_lock"] = None
+        state["_traced"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._trace_lock = threading.Lock()
+
     def prepare(self) -> None:
         """Trace the network for incremental occlusion now. torch.fx patches
         ``nn.Module.__call__`` process-wide while it traces, so a server traces every
