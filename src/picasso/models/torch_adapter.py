@@ -128,11 +128,13 @@ class TorchModel(Model):
         state = self.__dict__.copy()
         state["_trace_lock"] = None
         state["_traced"] = None
+        state["_torch"] = None  # a module: imported again where the copy lands
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._trace_lock = threading.Lock()
+        self._torch = _torch()
 
     def prepare(self) -> None:
         """Trace the network for incremental occlusion now. torch.fx patches
