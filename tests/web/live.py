@@ -52,3 +52,15 @@ def upload_file(url: str, path: Path) -> str:
     )
     response.raise_for_status()
     return str(response.json()["sha256"])
+
+
+def wait_job(client, job_id: str, timeout: float = 120) -> dict:
+    """Poll ``GET /api/v1/jobs/{id}`` (a TestClient or an httpx client) until the job is
+    finished; its JSON."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/v1/jobs/{job_id}").json()
+        if job["status"] in ("done", "failed", "cancelled", "interrupted"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish within {timeout} s")

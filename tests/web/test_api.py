@@ -13,6 +13,7 @@ from PIL import Image
 
 from picasso.demo import demo_images
 from picasso.web import WebSettings, create_app
+from web.live import wait_job as wait
 
 
 @pytest.fixture
@@ -30,16 +31,6 @@ def client(tmp_path):
 def upload(client, path_or_bytes, name="x.png"):
     data = path_or_bytes if isinstance(path_or_bytes, bytes) else path_or_bytes.read_bytes()
     return client.post("/api/v1/images", files={"file": (name, data, "image/png")})
-
-
-def wait(client, job_id, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/v1/jobs/{job_id}").json()
-        if job["status"] in ("done", "failed", "cancelled", "interrupted"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish")
 
 
 def test_models_methods_and_openapi(client):

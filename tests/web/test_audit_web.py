@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import re
-import time
 import zipfile
 
 import pytest
@@ -14,6 +13,7 @@ from PIL import Image
 
 from picasso.demo.tanks import make_dataset
 from picasso.web import WebSettings, create_app
+from web.live import wait_job as wait
 
 
 @pytest.fixture
@@ -30,16 +30,6 @@ def client(tmp_path):
     )
     with TestClient(create_app(settings)) as client:
         yield client
-
-
-def wait(client, job_id, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/v1/jobs/{job_id}").json()
-        if job["status"] in ("done", "failed", "cancelled", "interrupted"):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish")
 
 
 def zip_of(files: dict[str, bytes]) -> bytes:

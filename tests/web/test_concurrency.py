@@ -4,7 +4,6 @@ maps they give alone. Repeated to catch races that show only sometimes."""
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -14,16 +13,7 @@ from fastapi.testclient import TestClient
 import picasso
 from picasso.demo import demo_images
 from picasso.web import WebSettings, create_app
-
-
-def wait(client, job_id, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/v1/jobs/{job_id}").json()
-        if job["status"] in ("done", "failed", "cancelled", "interrupted"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish")
+from web.live import wait_job as wait
 
 
 @pytest.mark.parametrize("round_", range(3))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 
 import numpy as np
 import pytest
@@ -22,6 +21,7 @@ from picasso.plugins import discover
 from picasso.requests import ExplainRequest
 from picasso.web import WebSettings, create_app
 from picasso.web.security import LOOPBACK_HOSTS
+from web.live import wait_job as wait
 
 HEADERS = ("content-security-policy", "x-content-type-options", "referrer-policy")
 
@@ -29,16 +29,6 @@ HEADERS = ("content-security-policy", "x-content-type-options", "referrer-policy
 def make_client(tmp_path, **changes):
     settings = WebSettings(models=("demo:tanks-fair", "demo:digits"), data_dir=tmp_path, **changes)
     return TestClient(create_app(settings), raise_server_exceptions=False)
-
-
-def wait(client, job_id, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/v1/jobs/{job_id}").json()
-        if job["status"] in ("done", "failed", "cancelled", "interrupted"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish")
 
 
 def upload(client, path=None):
