@@ -3,9 +3,12 @@ the model fails."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 import picasso
 from picasso import Method, MethodOutput
@@ -13,7 +16,7 @@ from picasso.cli import build_cli
 from picasso.core.errors import CapabilityError
 from picasso.demo import demo_images
 from picasso.plugins import discover
-from picasso.sanity import rank, spearman
+from picasso.sanity import rank, relation, spearman
 
 
 class Edges(Method):
@@ -47,6 +50,50 @@ def test_a_method_that_ignores_the_model_fails():
     result = picasso.sanity_check("demo:tanks-fair", demo_images("tank-overcast")[0], Edges)
     assert result.verdict == "fail"
     assert all(step["spearman"] == pytest.approx(1.0) for step in result.steps)
+    assert result.explanation.startswith(
+        "after randomising all 9 layers the map is still "
+        "nearly the same as the trained map (Spearman 1.00"
+    )
+    assert result.maps.shape == (len(result.steps) + 1, 64, 64)  # trained, then each stage
+
+
+class ConfidentOnly(Method):
+    """Edges while the model is confident, a blank map once it is not: after
+    randomisation the map becomes constant."""
+
+    name = "confident-only"
+    description = "Edges where the model is sure, nothing otherwise."
+
+    def explain(self, model, batch, targets, settings, progress):
+        sure = model.probabilities(batch).max() > 0.9
+        edges = Edges().explain(model, batch, targets, settings, progress).maps
+        return MethodOutput(maps=edges if sure else np.zeros_like(edges))
+
+
+def test_a_map_that_becomes_constant_is_inconclusive_not_a_pass(tmp_path):
+    """A constant map has no ranking: no correlation of 0 reported, no pass."""
+    result = picasso.sanity_check("demo:tanks-fair", demo_images("tank-overcast")[0], ConfidentOnly)
+    last = result.steps[-1]
+    assert last["spearman"] is None and last["note"] == "map became constant"
+    assert result.verdict == "inconclusive"
+    assert "became constant" in result.explanation and "not a pass" in result.explanation
+    paths = result.save(tmp_path, stem="tank")
+    with Image.open(paths["png"]) as figure:  # input, trained map, one panel per stage
+        assert figure.width >= 220 * (len(result.steps) + 2) * 0.9
+    assert json.loads(paths["json"].read_text())["verdict"] == "inconclusive"
+
+
+@pytest.mark.parametrize(
+    ("rho", "words"),
+    [
+        (0.05, "no longer related to"),
+        (-0.3, "weakly related to"),
+        (0.57, "clearly related to"),
+        (0.95, "nearly the same as"),
+    ],
+)
+def test_the_words_match_the_number(rho, words):
+    assert relation(rho) == words
 
 
 def test_randomised_copies_leave_the_model_alone():
@@ -83,3 +130,35 @@ def test_cli_prints_the_steps_and_the_verdict():
     assert result.exit_code == 0, result.output
     assert result.output.count("layers randomised") == 3
     assert "verdict: pass (threshold 0.5)" in result.output
+
+
+def test_cli_takes_the_method_settings_and_saves_the_stages(tmp_path):
+    result = CliRunner().invoke(
+        build_cli(discover(plugin_dirs=[])),
+        [
+            "sanity",
+            "-m",
+            "demo:tanks-fair",
+            "--method",
+            "occlusion",
+            "--window",
+            "16",
+            "--stride",
+            "16",
+            "--stages",
+            "2",
+            "demo:tank-overcast",
+            "-o",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "class tank (1)" in result.output  # the label, not only the index
+    summary = json.loads((tmp_path / "tank-overcast.sanity.json").read_text())
+    assert summary["label"] == "tank" and len(summary["steps"]) == 2
+    assert (tmp_path / "tank-overcast.sanity.png").is_file()
+    bad = CliRunner().invoke(
+        build_cli(discover(plugin_dirs=[])),
+        ["sanity", "--method", "occlusion", "--window", "0", "demo:tank-overcast"],
+    )
+    assert bad.exit_code == 1 and "window" in bad.output

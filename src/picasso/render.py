@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from .explanation import Explanation
+    from .sanity import SanityResult
 
 DIVERGING = "RdBu_r"
 SEQUENTIAL = "inferno"
@@ -134,4 +135,37 @@ def save_layers(
         rgb = (cmap(scaled)[:, :, :3] * 255).astype(np.uint8)
         paths[f"map-{k}"] = directory / f"map-{k}.png"
         Image.fromarray(rgb).save(paths[f"map-{k}"])
+    return paths
+
+
+def save_sanity(result: SanityResult, directory: Path, stem: str) -> dict[str, Path]:
+    """``<stem>.sanity.json`` and ``<stem>.sanity.png``: the input, the trained map and
+    the map after each randomisation stage, each map on its own colour scale."""
+    from matplotlib.figure import Figure
+
+    directory.mkdir(parents=True, exist_ok=True)
+    base = directory / f"{_safe_stem(stem)}.sanity"
+    paths = {"json": base.with_name(base.name + ".json"), "png": base.with_name(base.name + ".png")}
+    maps = result.maps if result.maps is not None else np.zeros((0, 1, 1), np.float32)
+    panels = len(maps) + (1 if result.image is not None else 0)
+    fig = Figure(figsize=(2.2 * max(panels, 1), 2.8), dpi=100, layout="constrained")
+    axes = fig.subplots(1, max(panels, 1), squeeze=False)[0]
+    titles = ["trained"] + [
+        f"{s['layers_randomized']} layers\n"
+        + ("constant" if s.get("constant") else f"ρ={s['spearman']:.2f}")
+        for s in result.steps
+    ]
+    index = 0
+    if result.image is not None:
+        axes[0].imshow(result.image, interpolation="nearest")
+        axes[0].set_title("input", fontsize=8)
+        index = 1
+    for ax, values, title in zip(axes[index:], maps, titles, strict=False):
+        ax.imshow(values, cmap=SEQUENTIAL, interpolation="nearest")
+        ax.set_title(title, fontsize=8)
+    for ax in axes:
+        ax.set_axis_off()
+    fig.suptitle(f"sanity check of {result.method}: {result.verdict}", fontsize=10)
+    fig.savefig(paths["png"])
+    paths["json"].write_text(json.dumps(result.summary(), indent=2) + "\n", encoding="utf-8")
     return paths

@@ -377,9 +377,12 @@ class JobRunner:
         self, job: Job, checked: Checked[SanityRequest], image: LoadedImage, progress: Progress
     ) -> None:
         result = sanity_check(self.models[job.model], image.image, checked, progress)
-        path = self.store.result_files(job)["json"]
-        path.parent.mkdir(parents=True, exist_ok=True)
+        directory = self.store.result_dir(job.id)
+        written = result.save(directory, stem="stages")  # the maps after each stage
+        written["png"].replace(directory / "stages.png")
+        written["json"].unlink()
         body = {**result.summary(), "of": checked.request.of, "model": job.model}
+        path = self.store.result_files(job)["json"]
         path.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
 
     def _forget(self, job_id: str) -> None:

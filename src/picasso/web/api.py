@@ -32,7 +32,7 @@ router = APIRouter(responses=documented(400, 401))
 POSTED = (403, 413, 422)
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 JobId = Annotated[str, PathParam(pattern=r"^[0-9a-f]{32}$", description="A job id.")]
-LayerName = Annotated[str, PathParam(pattern=r"^(input|colorbar|map-\d{1,4})\.png$")]
+LayerName = Annotated[str, PathParam(pattern=r"^(input|colorbar|stages|map-\d{1,4})\.png$")]
 ResultKind = Literal["json", "png", "npy", "html", "parquet", "csv"]
 Sha256 = Annotated[
     str, Field(pattern=r"^[0-9a-f]{64}$", description="The sha256 returned by POST /images.")
@@ -250,7 +250,7 @@ def job_result(services: ServicesDep, job_id: JobId, kind: ResultKind) -> FileRe
     return FileResponse(files[kind], media_type=MEDIA[kind], filename=f"{stem}.{suffix}.{kind}")
 
 
-LAYER = re.compile(r"^(input|colorbar|map-\d{1,4})\.png$")
+LAYER = re.compile(r"^(input|colorbar|stages|map-\d{1,4})\.png$")
 
 
 @router.get(
