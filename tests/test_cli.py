@@ -155,8 +155,15 @@ def test_methods_and_models_listings(cli):
     assert listing["saliency"]["requires"] == ["gradients"]
     result = run(cli, "models")
     assert "demo:tanks-biased:" in result.output and "demo:digits:" in result.output
-    info = json.loads(run(cli, "models", "-m", "demo:tanks-fair").output)
+    info = json.loads(run(cli, "models", "-m", "demo:tanks-fair", "--json").output)
     assert info["labels"] == ["forest", "tank"] and info["input_size"] == [64, 64]
+    assert info["layers"][-1] == "classifier" and info["preprocessing"]["mean"] == [0.5] * 3
+    text = run(cli, "models", "-m", "demo:tanks-fair-onnx").output
+    assert "input: 64 x 64 RGB, stretch, mean [0.5, 0.5, 0.5]" in text
+    assert "classes (2): forest, tank" in text and "capabilities: gradients" in text
+    assert "no layers: onnx models do not provide layers" in text
+    many = run(cli, "models", "-m", "demo:tanks-fair").output
+    assert "layers (" in many and "Grad-CAM's --layer" in many
     assert "--window" in run(cli, "explain", "--help").output
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from .core.method import Method
-from .core.model import Model
+from .core.model import CAPABILITIES, Model
 
 
 def method_entry(cls: type[Method]) -> dict[str, Any]:
@@ -28,9 +28,22 @@ def model_entry(model: Model) -> dict[str, Any]:
     """A model's summary (framework, input size, preprocessing, file hash, ...), its
     description, labels, capabilities and why any capability is missing."""
     info = model.info
+    pre = info.preprocessing
     return {
         **info.summary(),
         "description": info.description,
         "labels": list(info.labels),
         "capabilities": sorted(model.capabilities),
+        "unavailable": {
+            name: model.capability_problem(name) or "not provided"
+            for name in CAPABILITIES
+            if name not in model.capabilities
+        },
+        "preprocessing": {
+            "resize": pre.resize,
+            "mean": list(pre.mean),
+            "std": list(pre.std),
+            "channel_order": pre.channel_order,
+            "grayscale": pre.grayscale,
+        },
     }

@@ -119,3 +119,29 @@ def test_bad_onnx_files_fail_at_load_naming_the_file(tmp_path):
         picasso.load_model(tmp_path / "map.onnx")
     with pytest.raises(ModelLoadError, match=r"network takes 8x8 images"):
         picasso.load_model(tmp_path / "map.onnx", input_size=(9, 9))
+
+
+def test_graphs_with_deduplicated_initializers_convert(tmp_path, astronaut_small):
+    """docs/own-model.md's export of a freshly initialised ResNet-18: the exporter folds
+    its batch norms and deduplicates the equal biases into Identity nodes, which
+    onnx2torch cannot resolve; they are folded back before conversion."""
+    import onnx
+
+    torch.manual_seed(0)
+    module = torchvision.models.resnet18(num_classes=10).eval()
+    path = tmp_path / "resnet.onnx"
+    torch.onnx.export(
+        module,
+        (torch.zeros(1, 3, 64, 64),),
+        str(path),
+        dynamo=False,
+        opset_version=17,
+        input_names=["image"],
+        output_names=["scores"],
+        dynamic_axes={"image": {0: "batch"}, "scores": {0: "batch"}},
+    )
+    assert any(n.op_type == "Identity" for n in onnx.load(str(path)).graph.node)
+    exported = picasso.load_model(path)
+    original = picasso.from_torch(module, input_size=(64, 64))
+    a, b = explain_both(original, exported, astronaut_small, "saliency")
+    assert_maps_close(b.attributions, a.attributions)

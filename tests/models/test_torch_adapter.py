@@ -74,6 +74,62 @@ def test_torchscript_file(tmp_path, net, image):
     batch = model.preprocess([image])
     np.testing.assert_allclose(model.probabilities(batch), reference_probs(net, batch), atol=1e-6)
     assert model.info.extras["format"] == "torchscript"
+    # Hooks do not work on ScriptModules: layers are not offered, and the reason is said.
+    assert model.capabilities == {"gradients"}
+    assert "TorchScript modules take no Python hooks" in model.capability_problem("layers")
+    with pytest.raises(picasso.PicassoError, match=r"grad-cam needs layers.*TorchScript"):
+        picasso.explain(model, image, method="grad-cam")
+
+
+def test_the_cli_prints_one_line_for_a_model_failure(tmp_path):
+    """A failure inside a model (not a PicassoError) is one line, not a traceback."""
+    import subprocess
+    import sys
+
+    card = tmp_path / "broken.toml"
+    module = tmp_path / "broken.py"
+    module.write_text(
+        "import torch\n"
+        "class Broken(torch.nn.Module):\n"
+        "    def forward(self, x):\n"
+        "        if x.shape[0] > 1:\n"
+        "            raise RuntimeError('this network breaks on batches')\n"
+        "        return torch.zeros(x.shape[0], 2)\n"
+        "def build():\n    return Broken()\n"
+    )
+    weights = tmp_path / "broken.safetensors"
+    from safetensors.torch import save_file
+
+    save_file({}, str(weights))
+    card.write_text(
+        'file = "broken.safetensors"\narchitecture = "broken.py:build"\n'
+        "[preprocessing]\ninput_size = [8, 8]\n"
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "picasso",
+            "explain",
+            "-m",
+            str(card),
+            "--method",
+            "occlusion",
+            "--window",
+            "4",
+            "--stride",
+            "4",
+            "demo:tank-sunny",
+            "-o",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "RuntimeError: this network breaks on batches" in result.stderr
 
 
 def test_torch_export_file_with_static_batch(tmp_path, image):

@@ -7,6 +7,8 @@ one line and exit non-zero; no stack traces.
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from .._version import __version__
@@ -47,3 +49,8 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="picasso", standalone_mode=True)
     except PicassoError as exc:  # anything not caught closer to the user
         fail(str(exc))
+    except Exception as exc:  # a model or framework failure: one line, not a traceback
+        if os.environ.get("PICASSO_DEBUG"):
+            raise
+        detail = " ".join(str(exc).split())[:300]
+        fail(f"{type(exc).__name__}: {detail} (set PICASSO_DEBUG=1 to see where it happened)")

@@ -116,7 +116,7 @@ class OnnxModel(ChannelsMixin, Model):
         from .torch_adapter import TorchModel
 
         try:
-            module = onnx2torch.convert(onnx.load(str(self.path)))
+            module = onnx2torch.convert(fold_identity_initializers(onnx.load(str(self.path))))
         except Exception as exc:
             raise PicassoError(
                 f"{self.path}: onnx2torch cannot convert this graph ({exc})"
@@ -129,6 +129,30 @@ class OnnxModel(ChannelsMixin, Model):
 
             module = torch.nn.Sequential(ToChannelsLast(), module)
         return TorchModel(module, self.info)
+
+
+def fold_identity_initializers(graph_model: Any) -> Any:
+    """Replace ``Identity`` nodes whose input is an initializer by a copy of it under the
+    node's output name. The TorchScript exporter deduplicates equal initializers (e.g.
+    the fused biases of freshly initialised batch norms) this way, and onnx2torch cannot
+    resolve a weight that comes out of a node."""
+    import copy
+
+    graph = graph_model.graph
+    initializers = {i.name: i for i in graph.initializer}
+    kept = []
+    for node in graph.node:
+        if node.op_type == "Identity" and node.input and node.input[0] in initializers:
+            duplicate = copy.deepcopy(initializers[node.input[0]])
+            duplicate.name = node.output[0]
+            graph.initializer.append(duplicate)
+            initializers[duplicate.name] = duplicate
+        else:
+            kept.append(node)
+    if len(kept) != len(graph.node):
+        del graph.node[:]
+        graph.node.extend(kept)
+    return graph_model
 
 
 def load_onnx(

@@ -70,6 +70,12 @@ class TorchModel(Model):
             return problem
         if not isinstance(self.module, self._torch.nn.Module):
             return "the model is not an nn.Module, so it has no named layers"
+        if isinstance(self.module, self._torch.jit.ScriptModule):
+            return (
+                "TorchScript modules take no Python hooks; save the model with "
+                "torch.export (.pt2) or as safetensors with its architecture for "
+                "layer methods and sanity checks"
+            )
         if self._static_batch:
             return "the program was exported with a fixed batch size"
         if not any(True for _ in self.module.named_children()):
