@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 import picasso
@@ -75,15 +76,18 @@ def test_signed_maps_use_a_range_symmetric_around_zero(tmp_path):
     map; the range recorded in the JSON is the one drawn."""
     from matplotlib import colormaps
 
-    from picasso.render import DIVERGING, SEQUENTIAL, color_limits, save_layers
+    from picasso.render import DIVERGING, SEQUENTIAL, Display, color_limits, save_layers
 
     values = np.array([[-1.0, 0.0], [3.0, 1.5]], np.float32)
     assert color_limits(values, signed=True) == (-3.0, 3.0)
     assert color_limits(values, signed=False) == (-1.0, 3.0)
     exp = signed_explanation(values)
-    assert exp.summary()["maps"][0]["limits"] == [-3.0, 3.0]
-    with Image.open(save_layers(exp, tmp_path)["map-0"]) as png:
+    whole = Display(percentile=100)
+    assert exp.summary(whole)["maps"][0]["limits"] == [-3.0, 3.0]
+    with Image.open(save_layers(exp, tmp_path, display=whole)["map-0"]) as png:
+        alpha = np.asarray(png)[:, :, 3]
         pixels = np.asarray(png.convert("RGB")).astype(int)
+    assert alpha[0, 1] == 0 and alpha[1, 0] == 255  # zero leaves the photo as it is
     cmap = colormaps[DIVERGING]
 
     def colour(fraction: float) -> np.ndarray:
@@ -93,7 +97,40 @@ def test_signed_maps_use_a_range_symmetric_around_zero(tmp_path):
     np.testing.assert_allclose(pixels[1, 0], colour(1.0), atol=1)  # the largest value
     np.testing.assert_allclose(pixels[0, 0], colour(1 / 3), atol=1)  # -1 of (-3, 3)
     magnitudes = signed_explanation(np.abs(values), signed=False)
-    with Image.open(save_layers(magnitudes, tmp_path / "m")["map-0"]) as png:
+    with Image.open(save_layers(magnitudes, tmp_path / "m", display=whole)["map-0"]) as png:
         pixels = np.asarray(png.convert("RGB")).astype(int)
     lowest = (np.asarray(colormaps[SEQUENTIAL](0.0)[:3]) * 255).astype(int)
     np.testing.assert_allclose(pixels[0, 1], lowest, atol=1)  # magnitudes: own range
+
+
+def test_the_default_scale_is_robust_to_a_few_extreme_pixels(tmp_path):
+    """Integrated Gradients and saliency have a few huge pixels: the colour scale ends
+    at the 99.5th percentile of |map| by default, so the rest stays visible."""
+    from picasso.render import Display
+
+    values = np.full((40, 40), 0.1, np.float32)
+    values[0, 0] = 50.0  # one pixel of 1,600
+    exp = signed_explanation(values)
+    limits = exp.summary()["maps"][0]["limits"]
+    assert limits == pytest.approx([-0.1, 0.1], rel=1e-6)  # not 50: the outlier is cut
+    assert exp.summary(Display(percentile=100))["maps"][0]["limits"] == [-50.0, 50.0]
+    summary = exp.summary()
+    assert summary["display"] == {"percentile": 99.5, "colormap": None, "sign": "auto"}
+    positive = exp.summary(Display(sign="negative"))["maps"][0]["limits"]
+    assert positive[1] > 0  # negative evidence drawn as magnitudes from zero
+
+
+def test_display_options_are_checked():
+    from picasso.core.errors import SettingsError
+    from picasso.render import Display
+
+    for bad in ({"percentile": 10}, {"colormap": "no-such-map"}, {"sign": "sideways"}):
+        with pytest.raises(SettingsError):
+            Display(**bad)
+
+
+def test_the_colour_bar_names_the_methods_quantity(tmp_path, tiny_model, astronaut_small):
+    exp = picasso.explain(tiny_model, astronaut_small, method="saliency")
+    assert exp.quantity == "|d logit / d pixel|"
+    summary = json.loads(exp.save(tmp_path)["json"].read_text())
+    assert summary["quantity"] == "|d logit / d pixel|"

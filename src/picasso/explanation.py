@@ -8,11 +8,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .core.targets import Target
+
+if TYPE_CHECKING:
+    from .render import Display
 
 
 @dataclass
@@ -38,6 +41,7 @@ class Explanation:
     model: dict[str, Any]
     top: list[Target] = field(default_factory=list)
     signed: bool = False
+    quantity: str = ""  # what the values measure (the colour bar's label)
     image_name: str = "image"
     image_sha256: str = ""
     reference: str = ""
@@ -52,16 +56,18 @@ class Explanation:
             raise ValueError(f"method {self.method!r} produces no attribution map")
         return self.attributions[0]
 
-    def summary(self) -> dict[str, Any]:
-        """A JSON-serialisable record of the result (no arrays)."""
-        from .render import color_limits
+    def summary(self, display: Display | None = None) -> dict[str, Any]:
+        """A JSON-serialisable record of the result (no arrays); ``limits`` are those
+        of the colour scale under ``display`` (the default one when not given)."""
+        from .render import Display, colored
 
+        display = display or Display()
         maps = [
             {
                 "min": float(m.min()),
                 "max": float(m.max()),
                 "sum": float(m.sum()),
-                "limits": list(color_limits(m, self.signed)),  # of the rendered colours
+                "limits": list(colored(m, self.signed, display)[1]),  # of the drawn colours
             }
             for m in self.attributions
         ]
@@ -77,6 +83,8 @@ class Explanation:
             "maps": maps,
             "map_shape": list(self.attributions.shape[1:]) if len(self.attributions) else None,
             "signed": self.signed,
+            "quantity": self.quantity,
+            "display": display.summary(),
             "timings": self.timings,
             "extras": _jsonable(self.extras),
         }
@@ -86,6 +94,7 @@ class Explanation:
         directory: str | Path,
         stem: str | None = None,
         check: Callable[[], None] | None = None,
+        display: Display | None = None,
     ) -> dict[str, Path]:
         """Write ``<stem>.<method>.png`` (overlay of the first 8 targets), ``.npy`` (raw
         maps, targets x H x W) and ``.json`` (summary) into ``directory``; returns the
@@ -93,7 +102,7 @@ class Explanation:
         stop)."""
         from .render import save_explanation  # render imports matplotlib: keep it lazy
 
-        return save_explanation(self, Path(directory), stem or self.image_name, check)
+        return save_explanation(self, Path(directory), stem or self.image_name, check, display)
 
 
 def _jsonable(value: Any) -> Any:

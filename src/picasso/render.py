@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+
+from .core.errors import SettingsError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -28,14 +31,87 @@ OPACITY = 0.6
 MAX_PANELS = 8
 
 
-def color_limits(values: np.ndarray, signed: bool) -> tuple[float, float]:
-    """The value range a colormap spans: symmetric around zero for signed maps (so
-    white means no effect), the map's own range for magnitudes."""
+Sign = Literal["auto", "both", "positive", "negative", "absolute"]
+#: The colour scale ends at this percentile of the map's magnitudes by default: a few
+#: extreme pixels (as Integrated Gradients and saliency have) no longer wash out the rest.
+PERCENTILE = 99.5
+
+
+@dataclass(frozen=True)
+class Display:
+    """How maps are drawn. ``percentile``: where the colour scale ends, as a percentile
+    of the map's magnitudes (100: its largest value); ``colormap``: any matplotlib name
+    (default: a diverging one for signed maps, ``inferno`` otherwise); ``sign``: which
+    values to show (``both`` signs, only ``positive`` or ``negative`` evidence, or the
+    ``absolute`` value; ``auto``: both for signed maps, the value for magnitudes)."""
+
+    percentile: float = PERCENTILE
+    colormap: str | None = None
+    sign: Sign = "auto"
+
+    def __post_init__(self) -> None:
+        from matplotlib import colormaps
+
+        if not 50 <= self.percentile <= 100:
+            raise SettingsError("percentile must be between 50 and 100", {"percentile": ""})
+        if self.colormap is not None and self.colormap not in colormaps:
+            raise SettingsError(f"unknown colormap {self.colormap!r}", {"colormap": ""})
+        if self.sign not in ("auto", "both", "positive", "negative", "absolute"):
+            raise SettingsError(f"unknown sign {self.sign!r}", {"sign": ""})
+
+    def shown(self, values: np.ndarray, signed: bool) -> tuple[np.ndarray, bool]:
+        """The values drawn and whether they are signed (a diverging scale)."""
+        sign = self.sign if self.sign != "auto" else ("both" if signed else "value")
+        if sign == "positive":
+            return np.maximum(values, 0), False
+        if sign == "negative":
+            return np.maximum(-values, 0), False
+        if sign == "absolute":
+            return np.abs(values), False
+        return values, sign == "both"
+
+    def cmap_name(self, signed: bool) -> str:
+        return self.colormap or (DIVERGING if signed else SEQUENTIAL)
+
+    def summary(self) -> dict[str, Any]:
+        return {"percentile": self.percentile, "colormap": self.colormap, "sign": self.sign}
+
+
+def color_limits(
+    values: np.ndarray, signed: bool, percentile: float = 100.0
+) -> tuple[float, float]:
+    """The value range a colormap spans: symmetric around zero for signed maps (so the
+    centre colour means no effect), up to ``percentile`` of the magnitudes; for
+    magnitudes from the map's minimum up to that percentile of its values."""
     if signed:
-        bound = float(np.abs(values).max()) or 1.0
+        magnitude = np.abs(values)
+        bound = float(np.percentile(magnitude, percentile)) or float(magnitude.max()) or 1.0
         return -bound, bound
-    low, high = float(values.min()), float(values.max())
+    low = float(values.min())
+    high = float(np.percentile(values, percentile))
+    if high <= low:
+        high = float(values.max())
     return low, high if high > low else low + 1.0
+
+
+def colored(
+    values: np.ndarray, signed: bool, display: Display
+) -> tuple[np.ndarray, tuple[float, float], str, bool]:
+    """RGBA (floats in [0, 1]) of a map under ``display``, its limits, colormap and
+    whether it was drawn signed. Alpha follows the magnitude, so values near zero leave
+    the photo beneath as it is (a white-centred colormap no longer pales it)."""
+    from matplotlib import colormaps
+
+    shown, diverging = display.shown(values.astype(np.float64), signed)
+    low, high = color_limits(shown, diverging, display.percentile)
+    name = display.cmap_name(diverging)
+    scaled = np.clip((shown - low) / (high - low), 0.0, 1.0)
+    rgba = colormaps[name](scaled)
+    if diverging:
+        rgba[..., 3] = np.clip(np.abs(shown) / high, 0.0, 1.0)
+    else:
+        rgba[..., 3] = scaled
+    return rgba, (low, high), name, diverging
 
 
 def _safe_stem(stem: str) -> str:
@@ -43,29 +119,34 @@ def _safe_stem(stem: str) -> str:
     return cleaned[:100] or "image"
 
 
-def overlay_figure(exp: Explanation, check: Callable[[], None] | None = None) -> Figure:
-    """One panel per target: the input with the map over it, a color bar and the
-    target's label and probability."""
+def overlay_figure(
+    exp: Explanation, check: Callable[[], None] | None = None, display: Display | None = None
+) -> Figure:
+    """One panel per target (the first :data:`MAX_PANELS`): the input with the map over
+    it, a colour bar labelled with the method's quantity, the target's label and
+    probability."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
 
+    display = display or Display()
     if len(exp.attributions) == 0:
         return probabilities_figure(exp)
     n = min(len(exp.targets), MAX_PANELS)  # drawing costs ~0.1 s a panel: a bounded figure
     fig = Figure(figsize=(4.2 * n, 4.4), dpi=100, layout="constrained")
     axes = fig.subplots(1, n, squeeze=False)[0]
-    cmap = DIVERGING if exp.signed else SEQUENTIAL
     for ax, target, attribution in zip(axes, exp.targets, exp.attributions[:n], strict=False):
         if check is not None:
             check()
-        vmin, vmax = color_limits(attribution, exp.signed)
+        rgba, (vmin, vmax), name, _ = colored(attribution, exp.signed, display)
+        rgba[..., 3] *= OPACITY
         ax.imshow(exp.image, interpolation="nearest")
-        shown = ax.imshow(
-            attribution, cmap=cmap, vmin=vmin, vmax=vmax, alpha=OPACITY, interpolation="nearest"
-        )
+        ax.imshow(rgba, interpolation="nearest")
         ax.set_title(f"{target.label} (p={target.probability:.3f})", fontsize=10)
         ax.set_axis_off()
-        bar = fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02)
-        bar.set_label("score drop" if exp.signed else "magnitude", fontsize=8)
+        scale = ScalarMappable(norm=Normalize(vmin, vmax), cmap=name)
+        bar = fig.colorbar(scale, ax=ax, fraction=0.046, pad=0.02)
+        bar.set_label(exp.quantity or ("attribution" if exp.signed else "magnitude"), fontsize=8)
     more = f" (the first {n} of {len(exp.targets)} classes)" if len(exp.targets) > n else ""
     fig.suptitle(f"{exp.method} — {exp.model.get('name', '')}{more}", fontsize=11)
     return fig
@@ -92,7 +173,11 @@ def probabilities_figure(exp: Explanation) -> Figure:
 
 
 def save_explanation(
-    exp: Explanation, directory: Path, stem: str, check: Callable[[], None] | None = None
+    exp: Explanation,
+    directory: Path,
+    stem: str,
+    check: Callable[[], None] | None = None,
+    display: Display | None = None,
 ) -> dict[str, Path]:
     """Write ``<stem>.<method>.{png,npy,json}`` into ``directory``. ``check()`` is called
     between drawing steps (a job's cancellation and time limit stop rendering too)."""
@@ -103,39 +188,56 @@ def save_explanation(
         "npy": base.with_name(base.name + ".npy"),
         "json": base.with_name(base.name + ".json"),
     }
-    overlay_figure(exp, check).savefig(paths["png"])
+    display = display or Display()
+    overlay_figure(exp, check, display).savefig(paths["png"])
     np.save(paths["npy"], exp.attributions.astype(np.float32))
-    summary = exp.summary()
+    summary = exp.summary(display)
     summary["files"] = {k: p.name for k, p in paths.items()}
     paths["json"].write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return paths
 
 
 def save_layers(
-    exp: Explanation, directory: Path, check: Callable[[], None] | None = None
+    exp: Explanation,
+    directory: Path,
+    check: Callable[[], None] | None = None,
+    display: Display | None = None,
 ) -> dict[str, Path]:
     """The pieces the web page stacks itself: ``input.png`` (the image as the model saw
-    it), ``map-<k>.png`` per target (the colored map alone, at model input size) and
-    ``colorbar.png`` (the colormap from the lower to the upper limit). The limits are
-    those of :func:`color_limits`, recorded per map in the JSON summary."""
-    from matplotlib import colormaps
+    it), ``map-<k>.png`` per target (the coloured map alone, at model input size, its
+    alpha following the magnitude) and ``colorbar.png`` (the colormap from the lower to
+    the upper limit). The limits are those recorded per map in the JSON summary."""
     from PIL import Image
 
+    display = display or Display()
     directory.mkdir(parents=True, exist_ok=True)
     paths = {"input": directory / "input.png", "colorbar": directory / "colorbar.png"}
     Image.fromarray(exp.image).save(paths["input"])
-    cmap = colormaps[DIVERGING if exp.signed else SEQUENTIAL]
-    strip = cmap(np.linspace(0.0, 1.0, 256))[None, :, :3]
-    Image.fromarray((np.repeat(strip, 12, axis=0) * 255).astype(np.uint8)).save(paths["colorbar"])
+    _, diverging = display.shown(np.zeros(1), exp.signed)
+    colorbar_png(display.cmap_name(diverging)).save(paths["colorbar"])
     for k, attribution in enumerate(exp.attributions):
         if check is not None:
             check()
-        vmin, vmax = color_limits(attribution, exp.signed)
-        scaled = np.clip((attribution - vmin) / (vmax - vmin), 0.0, 1.0)
-        rgb = (cmap(scaled)[:, :, :3] * 255).astype(np.uint8)
         paths[f"map-{k}"] = directory / f"map-{k}.png"
-        Image.fromarray(rgb).save(paths[f"map-{k}"])
+        map_png(attribution, exp.signed, display).save(paths[f"map-{k}"])
     return paths
+
+
+def map_png(values: np.ndarray, signed: bool, display: Display) -> Any:
+    """A map as an RGBA PIL image under ``display``."""
+    from PIL import Image
+
+    rgba, _, _, _ = colored(values, signed, display)
+    return Image.fromarray((rgba * 255).round().astype(np.uint8), mode="RGBA")
+
+
+def colorbar_png(name: str) -> Any:
+    """The colormap as a 256 x 12 strip."""
+    from matplotlib import colormaps
+    from PIL import Image
+
+    strip = colormaps[name](np.linspace(0.0, 1.0, 256))[None, :, :3]
+    return Image.fromarray((np.repeat(strip, 12, axis=0) * 255).astype(np.uint8))
 
 
 def save_sanity(result: SanityResult, directory: Path, stem: str) -> dict[str, Path]:

@@ -188,6 +188,7 @@ def _explanation(
         model=model.info.summary(),
         top=[as_target(int(i)) for i in top],
         signed=method_cls.signed,
+        quantity=method_cls.quantity,
         image_name=loaded.name,
         image_sha256=loaded.sha256,
         reference=method_cls.reference,

@@ -9,6 +9,7 @@ import click
 
 from ..core.errors import PicassoError
 from ..plugins import MethodRegistry
+from ..render import PERCENTILE, Display
 from .common import ProgressBar, expand_images, fail, method_option, model_option
 from .settings_options import add_setting_options, given_settings
 
@@ -41,6 +42,22 @@ def explain_command(registry: MethodRegistry) -> click.Command:
     )
     @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
     @click.option(
+        "--percentile",
+        type=click.FloatRange(50, 100),
+        default=PERCENTILE,
+        show_default=True,
+        help="The colour scale ends at this percentile of the map's magnitudes (100: its "
+        "largest value); extreme pixels no longer wash out the rest.",
+    )
+    @click.option("--colormap", default=None, help="A matplotlib colormap for the overlay.")
+    @click.option(
+        "--sign",
+        type=click.Choice(["auto", "both", "positive", "negative", "absolute"]),
+        default="auto",
+        show_default=True,
+        help="Which values to draw (auto: both signs for signed maps).",
+    )
+    @click.option(
         "--faithfulness",
         is_flag=True,
         help="Also compute deletion/insertion curves and areas (in the JSON).",
@@ -53,6 +70,9 @@ def explain_command(registry: MethodRegistry) -> click.Command:
         top_k: int | None,
         out: Path,
         quiet: bool,
+        percentile: float,
+        colormap: str | None,
+        sign: str,
         faithfulness: bool,
         **raw_settings: Any,
     ) -> None:
@@ -75,6 +95,7 @@ def explain_command(registry: MethodRegistry) -> click.Command:
                 top_k=top_k,
                 faithfulness=faithfulness,
             )
+            display = Display(percentile=percentile, colormap=colormap, sign=sign)  # type: ignore[arg-type]
             paths = expand_images(images)
             model = load_model(model_ref)
             checked = check(request, model, registry)
@@ -95,7 +116,7 @@ def explain_command(registry: MethodRegistry) -> click.Command:
                     click.echo(f"error: {result}", err=True)
                     failures += 1
                     continue
-                written = result.save(out, stem=path.stem)
+                written = result.save(out, stem=path.stem, display=display)
                 best = result.targets[0] if result.targets else None
                 what = f"{best.label} (p={best.probability:.3f})" if best else ""
                 click.echo(f"{path}: {what} -> {written['png']}")

@@ -83,6 +83,8 @@ class Method:
     produces_map: ClassVar[bool] = True
     #: What one result costs, in model passes (shown next to the map).
     cost: ClassVar[str] = ""
+    #: What the map's values measure: the colour bar's label ("score drop", ...).
+    quantity: ClassVar[str] = ""
     #: Optional Jinja template (a path relative to the file that defines the method)
     #: that the web app renders for this method's results instead of its generic one.
     template: ClassVar[str | None] = None

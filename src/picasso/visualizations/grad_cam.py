@@ -88,6 +88,7 @@ class GradCAM(Method):
     reference = "https://arxiv.org/abs/1610.02391"
     cost = "1 forward + 1 backward pass per target"
     Settings = GradCAMSettings
+    quantity = "class activation (normalised)"
     requires = frozenset({LAYERS})
     signed = False
 

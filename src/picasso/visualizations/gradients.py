@@ -52,6 +52,7 @@ class SmoothGrad(Method):
     reference = "https://arxiv.org/abs/1706.03825"
     cost = "samples forward + backward passes per target"
     Settings = SmoothGradSettings
+    quantity = "mean |d logit / d pixel| under noise"
     requires = frozenset({GRADIENTS})
     signed = False
 
@@ -133,6 +134,7 @@ class IntegratedGradients(Method):
     reference = "https://arxiv.org/abs/1703.01365"
     cost = "steps forward + backward passes per target, + 2 forward passes for the gap"
     Settings = IntegratedGradientsSettings
+    quantity = "contribution to the logit"
     requires = frozenset({GRADIENTS})
     signed = True
 

@@ -78,6 +78,7 @@ class Occlusion(Method):
     reference = "https://arxiv.org/abs/1311.2901"
     cost = "1 + (number of windows) forward passes, in batches of batch_size"
     Settings = OcclusionSettings
+    quantity = "score drop when hidden"
     signed = True
 
     @classmethod

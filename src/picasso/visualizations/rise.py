@@ -55,6 +55,7 @@ class RISE(Method):
     reference = "https://arxiv.org/abs/1806.07421"
     cost = "masks forward passes, in batches of batch_size"
     Settings = RISESettings
+    quantity = "mean probability with the pixel kept"
     signed = False
 
     @classmethod

@@ -36,6 +36,7 @@ class Saliency(Method):
     reference = "https://arxiv.org/abs/1312.6034"
     cost = "1 forward + 1 backward pass per target"
     Settings = SaliencySettings
+    quantity = "|d logit / d pixel|"
     requires = frozenset({GRADIENTS})
     signed = False
 
