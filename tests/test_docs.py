@@ -127,3 +127,34 @@ def test_docs_links_resolve():
         text = page.read_text(encoding="utf-8")
         for target in re.findall(r"\]\(([^)#:]+\.md)(?:#[^)]*)?\)", text):
             assert (page.parent / target).exists(), (page, target)
+
+
+def test_the_notebook_tutorial_runs(tmp_path, monkeypatch):
+    """docs/notebook.md's blocks, in order, in one namespace (as a notebook runs them);
+    the rich displays they end with render."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for block in code_blocks(DOCS / "notebook.md", "python"):
+        exec(compile(block, "notebook.md", "exec"), namespace)
+    assert (tmp_path / "tank-maps.png").is_file()
+    assert namespace["exp_fair"]._repr_png_().startswith(b"\x89PNG")
+    assert "tank" in namespace["exp_fair"]._repr_html_()
+    assert namespace["check"]._repr_png_().startswith(b"\x89PNG")
+    assert "Look here first" in namespace["audit"]._repr_html_()
+
+
+def test_results_of_different_images_never_overwrite_each_other(tmp_path):
+    model = picasso.load_model("demo:tanks-fair")
+    first = picasso.explain(model, np.zeros((64, 64, 3), np.uint8), method="saliency")
+    second = picasso.explain(model, np.full((64, 64, 3), 200, np.uint8), method="saliency")
+    a, b = first.save(tmp_path), second.save(tmp_path)
+    assert a["png"] != b["png"] and a["png"].name.startswith("image-")
+    again = first.save(tmp_path)  # the same image again: its own files, replaced
+    assert again["png"] == a["png"]
+    tank, sunny = demo_images("tank-overcast")[0], demo_images("tank-sunny")[0]
+    x = picasso.explain(model, tank, method="saliency").save(tmp_path, stem="photo")
+    y = picasso.explain(model, sunny, method="saliency").save(tmp_path, stem="photo")
+    assert x["json"] != y["json"] and x["json"].is_file() and y["json"].is_file()

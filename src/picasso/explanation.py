@@ -89,6 +89,51 @@ class Explanation:
             "extras": _jsonable(self.extras),
         }
 
+    # -- notebooks ---------------------------------------------------------------------
+    def _repr_png_(self) -> bytes:
+        """Jupyter shows the overlay (one panel per target, the first 8)."""
+        from .render import figure_png, overlay_figure
+
+        return figure_png(overlay_figure(self))
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich view: the overlay and a row per target."""
+        import base64
+        import html
+
+        rows = "".join(
+            f"<tr><td>{html.escape(t.label)}</td><td>{t.index}</td>"
+            f"<td>{t.probability:.3f}</td></tr>"
+            for t in self.targets
+        )
+        picture = base64.b64encode(self._repr_png_()).decode("ascii")
+        return (
+            f"<div><p><strong>{html.escape(self.method)}</strong> on "
+            f"{html.escape(str(self.model.get('name', '')))} · {html.escape(self.image_name)}"
+            f"</p><img src='data:image/png;base64,{picture}' style='max-width:100%'>"
+            f"<table><tr><th>class</th><th>index</th><th>probability</th></tr>{rows}</table>"
+            "</div>"
+        )
+
+    def plot(self, ax: Any = None, target: int = 0, display: Display | None = None) -> Any:
+        """Draw one target's map over the image on a matplotlib ``ax`` (a new figure
+        when None); returns the axes."""
+        from .render import draw_overlay
+
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            _, ax = plt.subplots(figsize=(4.5, 4.5))
+        draw_overlay(ax, self, target, display)
+        return ax
+
+    def show(self, target: int = 0, display: Display | None = None) -> None:
+        """:meth:`plot`, then ``matplotlib.pyplot.show()``."""
+        import matplotlib.pyplot as plt
+
+        self.plot(target=target, display=display)
+        plt.show()
+
     def save(
         self,
         directory: str | Path,

@@ -119,14 +119,38 @@ def _safe_stem(stem: str) -> str:
     return cleaned[:100] or "image"
 
 
+def draw_overlay(ax: Any, exp: Explanation, index: int, display: Display | None = None) -> None:
+    """Target ``index``'s map over the image on ``ax``, with its colour bar."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    display = display or Display()
+    target = exp.targets[index]
+    rgba, (vmin, vmax), name, _ = colored(exp.attributions[index], exp.signed, display)
+    rgba[..., 3] *= OPACITY
+    ax.imshow(exp.image, interpolation="nearest")
+    ax.imshow(rgba, interpolation="nearest")
+    ax.set_title(f"{target.label} (p={target.probability:.3f})", fontsize=10)
+    ax.set_axis_off()
+    scale = ScalarMappable(norm=Normalize(vmin, vmax), cmap=name)
+    bar = ax.figure.colorbar(scale, ax=ax, fraction=0.046, pad=0.02)
+    bar.set_label(exp.quantity or ("attribution" if exp.signed else "magnitude"), fontsize=8)
+
+
+def figure_png(figure: Figure) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
 def overlay_figure(
     exp: Explanation, check: Callable[[], None] | None = None, display: Display | None = None
 ) -> Figure:
     """One panel per target (the first :data:`MAX_PANELS`): the input with the map over
     it, a colour bar labelled with the method's quantity, the target's label and
     probability."""
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
 
     display = display or Display()
@@ -135,18 +159,10 @@ def overlay_figure(
     n = min(len(exp.targets), MAX_PANELS)  # drawing costs ~0.1 s a panel: a bounded figure
     fig = Figure(figsize=(4.2 * n, 4.4), dpi=100, layout="constrained")
     axes = fig.subplots(1, n, squeeze=False)[0]
-    for ax, target, attribution in zip(axes, exp.targets, exp.attributions[:n], strict=False):
+    for index, ax in enumerate(axes):
         if check is not None:
             check()
-        rgba, (vmin, vmax), name, _ = colored(attribution, exp.signed, display)
-        rgba[..., 3] *= OPACITY
-        ax.imshow(exp.image, interpolation="nearest")
-        ax.imshow(rgba, interpolation="nearest")
-        ax.set_title(f"{target.label} (p={target.probability:.3f})", fontsize=10)
-        ax.set_axis_off()
-        scale = ScalarMappable(norm=Normalize(vmin, vmax), cmap=name)
-        bar = fig.colorbar(scale, ax=ax, fraction=0.046, pad=0.02)
-        bar.set_label(exp.quantity or ("attribution" if exp.signed else "magnitude"), fontsize=8)
+        draw_overlay(ax, exp, index, display)
     more = f" (the first {n} of {len(exp.targets)} classes)" if len(exp.targets) > n else ""
     fig.suptitle(f"{exp.method} — {exp.model.get('name', '')}{more}", fontsize=11)
     return fig
@@ -182,7 +198,11 @@ def save_explanation(
     """Write ``<stem>.<method>.{png,npy,json}`` into ``directory``. ``check()`` is called
     between drawing steps (a job's cancellation and time limit stop rendering too)."""
     directory.mkdir(parents=True, exist_ok=True)
+    if stem == "image" and exp.image_sha256:  # no file name: the content names it
+        stem = f"image-{exp.image_sha256[:12]}"
     base = directory / f"{_safe_stem(stem)}.{exp.method}"
+    if _holds_another_image(base.with_name(base.name + ".json"), exp.image_sha256):
+        base = directory / f"{_safe_stem(stem)}-{exp.image_sha256[:8]}.{exp.method}"
     paths = {
         "png": base.with_name(base.name + ".png"),
         "npy": base.with_name(base.name + ".npy"),
@@ -195,6 +215,17 @@ def save_explanation(
     summary["files"] = {k: p.name for k, p in paths.items()}
     paths["json"].write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return paths
+
+
+def _holds_another_image(summary: Path, sha256: str) -> bool:
+    """Whether ``summary`` is the result of a different image (same stem, other
+    content): its results are not overwritten."""
+    if not summary.is_file() or not sha256:
+        return False
+    try:
+        return json.loads(summary.read_text(encoding="utf-8"))["image"]["sha256"] != sha256
+    except (ValueError, KeyError, TypeError, OSError):
+        return False
 
 
 def save_layers(

@@ -96,6 +96,13 @@ class SanityResult:
             "steps": self.steps,
         }
 
+    def _repr_png_(self) -> bytes:
+        """Jupyter shows the stages (the input, the trained map, each randomised map)."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            return self.save(folder, stem="sanity")["png"].read_bytes()
+
     def save(self, directory: str | Path, stem: str = "image") -> dict[str, Path]:
         """``<stem>.sanity.json`` and ``<stem>.sanity.png`` (the map after each stage,
         as in Adebayo et al.'s figure) into ``directory``."""
