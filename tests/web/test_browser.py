@@ -226,6 +226,31 @@ def test_compare_two_models(server, page):
         page.screenshot(path=str(Path(SCREENSHOTS) / "web-compare.png"), full_page=True)
 
 
+def test_display_controls_redraw_the_map(server, page):
+    """Percentile, sign and colormap redraw the map from the raw values; the legend
+    follows (no script error, no failed request)."""
+    fill_form(page, f"{server}/?model=tanks-fair", "integrated-gradients", "tank-overcast", steps=8)
+    page.click("#run")
+    page.wait_for_selector(".result .viewer")
+    before = page.text_content(".target-panel:not([hidden]) .legend .hi")
+    page.select_option("form.display-controls select[name=sign]", "positive")
+    page.wait_for_function(
+        "() => document.querySelector('.target-panel:not([hidden]) img.heat').src"
+        ".startsWith('blob:')"
+    )
+    page.fill("form.display-controls input[name=percentile]", "100")
+    page.select_option("form.display-controls select[name=colormap]", "viridis")
+    page.wait_for_function(
+        f"() => document.querySelector('.target-panel:not([hidden]) .legend .hi')"
+        f".textContent !== {before!r}"
+    )
+    assert page.is_hidden(".target-panel:not([hidden]) .legend .mid")  # no sign now
+    width = page.evaluate(
+        "() => document.querySelector('.target-panel:not([hidden]) img.heat').naturalWidth"
+    )
+    assert width == 64
+
+
 def test_audit_a_dataset_and_drill_down(server, page):
     """The tank story at dataset scale, from the page: the biased model's tank
     strategies are flagged in words, and an example opens its regular results."""

@@ -4,15 +4,17 @@ its thread pool: model code never runs on the event loop."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from ..catalog import method_entry, model_entry
@@ -20,6 +22,7 @@ from ..core.errors import quoted
 from ..core.images import load_image
 from ..jobs import Job
 from ..jobs.store import FINISHED
+from ..render import PERCENTILE, Display, Sign, colorbar_png, colored, map_png
 from ..requests import AuditRequest, ExplainRequest, check
 from ..service import explain
 from .errors import documented
@@ -260,14 +263,44 @@ LAYER = re.compile(r"^(input|colorbar|stages|map-\d{1,4})\.png$")
     responses={**documented(404, 422), 200: {"content": {"image/png": {}}}},
     response_class=FileResponse,
 )
-def job_layer(services: ServicesDep, job_id: JobId, name: LayerName) -> FileResponse:
+def job_layer(
+    services: ServicesDep,
+    job_id: JobId,
+    name: LayerName,
+    percentile: Annotated[float | None, Query(ge=50, le=100)] = None,
+    sign: Annotated[Sign | None, Query()] = None,
+    colormap: Annotated[str | None, Query(max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")] = None,
+) -> Response:
     """``input.png`` (the image as the model saw it), ``map-<k>.png`` (target k's map,
-    colored) and ``colorbar.png``: the results page stacks them itself."""
+    coloured, its alpha following the magnitude) and ``colorbar.png``: the results page
+    stacks them itself. ``percentile``, ``sign`` and ``colormap`` draw a map or the colour
+    bar again from the raw maps (the limits drawn are in ``X-Picasso-Limits``)."""
     job = job_or_404(services, job_id)
     path = services.store.result_dir(job.id) / name
     if not LAYER.match(name) or not path.is_file():
         raise HTTPException(404, f"job {job_id} has no layer {quoted(name)}")
-    return FileResponse(path, media_type="image/png")
+    plain = (percentile, sign, colormap) == (None, None, None)
+    if plain or job.kind != "explain" or name in ("input.png", "stages.png"):
+        return FileResponse(path, media_type="image/png")
+    display = Display(
+        percentile=percentile if percentile is not None else PERCENTILE,
+        colormap=colormap,
+        sign=sign or "auto",
+    )
+    summary = json.loads(services.store.result_files(job)["json"].read_text(encoding="utf-8"))
+    maps = np.load(services.store.result_files(job)["npy"], mmap_mode="r")
+    index = int(name.removeprefix("map-").removesuffix(".png")) if name.startswith("map-") else 0
+    values = np.asarray(maps[min(index, len(maps) - 1)])
+    _, limits, cmap, diverging = colored(values, summary["signed"], display)
+    image = (
+        colorbar_png(cmap)
+        if name == "colorbar.png"
+        else map_png(values, summary["signed"], display)
+    )
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    headers = {"X-Picasso-Limits": f"{limits[0]:.6g},{limits[1]:.6g},{int(diverging)}"}
+    return Response(buffer.getvalue(), media_type="image/png", headers=headers)
 
 
 @router.post(

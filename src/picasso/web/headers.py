@@ -11,7 +11,7 @@ def security_headers(path: str) -> dict[str, str]:
     style = " style-src 'self' 'unsafe-inline';" if path == "/docs" else ""
     return {
         "Content-Security-Policy": (
-            "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+            "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; "
             f"frame-ancestors 'none'; base-uri 'none';{style}"
         ),
         "X-Content-Type-Options": "nosniff",

@@ -101,8 +101,44 @@ function parseNpy(buffer) {
   return { shape, data: new Float32Array(buffer, start + headerLength) };
 }
 
+function displayControls(result) {
+  // Draw the maps again under other display settings (the server renders them from
+  // the raw maps and says the limits it drew in X-Picasso-Limits).
+  const form = result.querySelector("form.display-controls");
+  if (!form) return;
+  const urls = new Map();
+  const redraw = () => {
+    const params = new URLSearchParams(new FormData(form));
+    if (!params.get("colormap")) params.delete("colormap");
+    result.querySelectorAll("img.heat, img.colorbar").forEach((img) => {
+      const base = img.dataset.base || img.src.split("?")[0];
+      img.dataset.base = base;
+      fetch(`${base}?${params}`).then((response) => {
+        if (!response.ok) throw new Error(String(response.status));
+        const limits = (response.headers.get("X-Picasso-Limits") || "").split(",");
+        return response.blob().then((blob) => ({ blob, limits }));
+      }).then(({ blob, limits }) => {
+        if (urls.has(img)) URL.revokeObjectURL(urls.get(img));
+        const url = URL.createObjectURL(blob);
+        urls.set(img, url);
+        img.src = url;
+        if (img.classList.contains("colorbar") && limits.length === 3) {
+          const legend = img.closest(".legend");
+          legend.querySelector(".lo").textContent = Number(limits[0]).toPrecision(3);
+          legend.querySelector(".hi").textContent = Number(limits[1]).toPrecision(3);
+          const mid = legend.querySelector(".mid");
+          if (mid) mid.hidden = limits[2] !== "1";
+        }
+      }).catch(() => {});
+    });
+  };
+  form.addEventListener("change", redraw);
+  form.addEventListener("submit", (e) => { e.preventDefault(); redraw(); });
+}
+
 function results() {
   document.querySelectorAll(".result[data-npy]").forEach((result) => {
+    displayControls(result);
     const tabs = result.querySelectorAll(".tab");
     const panels = result.querySelectorAll(".target-panel");
     tabs.forEach((tab) => tab.addEventListener("click", () => {
