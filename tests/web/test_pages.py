@@ -119,6 +119,8 @@ def test_run_shows_tabs_probabilities_downloads_and_faithfulness(client):
     assert text.count('class="target-panel"') == 2
     assert "Probabilities" in text and "<meter" in text
     assert "deletion AUC" in text and text.count("<polyline") == 4
+    assert text.count('class="tick"') == 2 * 6  # 0, 50 %, 100 % and 0, 0.5, 1 per curve
+    assert "A faithful map makes the deletion curve fall fast" in text
     assert "Sanity check this map" in text
     job_id = re.search(r'data-job="(\w+)"', text).group(1)
     for link in re.findall(r'href="(/api/v1/jobs/\w+/result\.\w+)"', text):
@@ -212,6 +214,10 @@ def test_no_sanity_check_where_the_model_cannot_be_randomised(client):
         client, run(client, method="saliency", model="digits-onnx", samples=["digit-7"])
     )
     assert 'data-status="done"' in page.text and "Sanity check this map" not in page.text
+    # ... and the page says why, instead of hiding the button silently
+    assert "No sanity check for this map: model &#39;digits-onnx&#39; cannot be randomised" in (
+        page.text
+    )
     job_id = re.search(r'data-job="(\w+)"', page.text).group(1)
     refused = client.post(f"/jobs/{job_id}/sanity")
     assert refused.status_code == 409 and "cannot be randomised" in refused.text

@@ -109,11 +109,26 @@ CURVE_W, CURVE_H = 240, 120
 MAX_TABS = 10  # classes shown as tabs on a results page; the others as links
 
 
+CURVE_LEFT, CURVE_TOP = 34, 6  # room for the axes' tick labels
+
+
 def _polyline(xs: list[float], ys: list[float]) -> str:
     return " ".join(
-        f"{x * CURVE_W:.1f},{(1 - min(max(y, 0.0), 1.0)) * CURVE_H:.1f}"
+        f"{CURVE_LEFT + x * CURVE_W:.1f},{CURVE_TOP + (1 - min(max(y, 0.0), 1.0)) * CURVE_H:.1f}"
         for x, y in zip(xs, ys, strict=True)
     )
+
+
+def _ticks() -> dict[str, list[dict[str, Any]]]:
+    """Tick positions and labels of the curves' axes (share of pixels, probability)."""
+    return {
+        "x": [
+            {"at": CURVE_LEFT + f * CURVE_W, "label": f"{f:.0%}"} for f in (0.0, 0.5, 1.0)
+        ],
+        "y": [
+            {"at": CURVE_TOP + (1 - p) * CURVE_H, "label": f"{p:g}"} for p in (0.0, 0.5, 1.0)
+        ],
+    }
 
 
 def _numbers(extras: dict[str, Any]) -> dict[str, Any]:
@@ -197,8 +212,13 @@ def job_view(services: Services, job: Job) -> dict[str, Any]:
         curves=[
             {
                 "label": target["label"],
-                "width": CURVE_W,
-                "height": CURVE_H,
+                "width": CURVE_LEFT + CURVE_W + 14,
+                "height": CURVE_TOP + CURVE_H + 20,
+                "left": CURVE_LEFT,
+                "top": CURVE_TOP,
+                "plot_width": CURVE_W,
+                "plot_height": CURVE_H,
+                "ticks": _ticks(),
                 "deletion": _polyline(curve["fractions"], curve["deletion"]),
                 "insertion": _polyline(curve["fractions"], curve["insertion"]),
                 "deletion_auc": curve["deletion_auc"],
@@ -209,7 +229,7 @@ def job_view(services: Services, job: Job) -> dict[str, Any]:
             )
         ],
         sanity=_sanity_summary(store, job),
-        can_sanity=services.runner.sanity_problem(job) is None,
+        sanity_problem=services.runner.sanity_problem(job),
     )
     return view
 
