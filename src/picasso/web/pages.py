@@ -122,12 +122,8 @@ def _polyline(xs: list[float], ys: list[float]) -> str:
 def _ticks() -> dict[str, list[dict[str, Any]]]:
     """Tick positions and labels of the curves' axes (share of pixels, probability)."""
     return {
-        "x": [
-            {"at": CURVE_LEFT + f * CURVE_W, "label": f"{f:.0%}"} for f in (0.0, 0.5, 1.0)
-        ],
-        "y": [
-            {"at": CURVE_TOP + (1 - p) * CURVE_H, "label": f"{p:g}"} for p in (0.0, 0.5, 1.0)
-        ],
+        "x": [{"at": CURVE_LEFT + f * CURVE_W, "label": f"{f:.0%}"} for f in (0.0, 0.5, 1.0)],
+        "y": [{"at": CURVE_TOP + (1 - p) * CURVE_H, "label": f"{p:g}"} for p in (0.0, 0.5, 1.0)],
     }
 
 
