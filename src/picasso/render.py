@@ -48,6 +48,10 @@ class Display:
     percentile: float = PERCENTILE
     colormap: str | None = None
     sign: Sign = "auto"
+    #: Fixed colour limits instead of the map's own (e.g. one scale for two maps that
+    #: are compared); ``low`` defaults to ``-high`` for signed maps.
+    low: float | None = None
+    high: float | None = None
 
     def __post_init__(self) -> None:
         from matplotlib import colormaps
@@ -58,6 +62,10 @@ class Display:
             raise SettingsError(f"unknown colormap {self.colormap!r}", {"colormap": ""})
         if self.sign not in ("auto", "both", "positive", "negative", "absolute"):
             raise SettingsError(f"unknown sign {self.sign!r}", {"sign": ""})
+        if self.high is not None and not (
+            np.isfinite(self.high) and (self.low is None or self.low < self.high)
+        ):
+            raise SettingsError("the colour limits must be finite, low below high", {})
 
     def shown(self, values: np.ndarray, signed: bool) -> tuple[np.ndarray, bool]:
         """The values drawn and whether they are signed (a diverging scale)."""
@@ -74,7 +82,14 @@ class Display:
         return self.colormap or (DIVERGING if signed else SEQUENTIAL)
 
     def summary(self) -> dict[str, Any]:
-        return {"percentile": self.percentile, "colormap": self.colormap, "sign": self.sign}
+        shown: dict[str, Any] = {
+            "percentile": self.percentile,
+            "colormap": self.colormap,
+            "sign": self.sign,
+        }
+        if self.high is not None:
+            shown.update(low=self.low, high=self.high)
+        return shown
 
 
 def color_limits(
@@ -104,6 +119,9 @@ def colored(
 
     shown, diverging = display.shown(values.astype(np.float64), signed)
     low, high = color_limits(shown, diverging, display.percentile)
+    if display.high is not None:
+        high = display.high
+        low = display.low if display.low is not None else (-high if diverging else low)
     name = display.cmap_name(diverging)
     scaled = np.clip((shown - low) / (high - low), 0.0, 1.0)
     rgba = colormaps[name](scaled)

@@ -242,6 +242,18 @@ def test_compare_two_models_side_by_side(client):
     assert "/compare?pairs=" in str(page.url)
     assert page.text.count('<div class="pair">') == 1
     assert "saliency on tanks-biased" in page.text and "saliency on tanks-fair" in page.text
+    # One colour scale for both maps (on by default), so they compare by eye.
+    scales = re.findall(r"map-0\.png\?low=([-\d.e]+)&amp;high=([-\d.e]+)", page.text)
+    assert len(scales) == 2 and scales[0] == scales[1]
+    his = re.findall(r'<span class="hi">([^<]+)</span>', page.text)
+    assert len(his) == 2 and his[0] == his[1]
+    url = re.search(r'src="(/api/v1/jobs/\w+/layers/map-0\.png\?[^"]+)"', page.text).group(1)
+    layer = client.get(url.replace("&amp;", "&"))
+    low, high, _ = layer.headers["x-picasso-limits"].split(",")
+    assert layer.status_code == 200
+    assert (float(low), float(high)) == pytest.approx(tuple(map(float, scales[0])), rel=1e-5)
+    own = client.get(str(page.url) + "&shared=false")
+    assert "?low=" not in own.text and "one shared scale" in own.text
 
 
 def test_history_and_cancel(client):

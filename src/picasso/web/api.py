@@ -270,6 +270,8 @@ def job_layer(
     percentile: Annotated[float | None, Query(ge=50, le=100)] = None,
     sign: Annotated[Sign | None, Query()] = None,
     colormap: Annotated[str | None, Query(max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")] = None,
+    low: Annotated[float | None, Query(allow_inf_nan=False)] = None,
+    high: Annotated[float | None, Query(allow_inf_nan=False)] = None,
 ) -> Response:
     """``input.png`` (the image as the model saw it), ``map-<k>.png`` (target k's map,
     coloured, its alpha following the magnitude) and ``colorbar.png``: the results page
@@ -279,13 +281,15 @@ def job_layer(
     path = services.store.result_dir(job.id) / name
     if not LAYER.match(name) or not path.is_file():
         raise HTTPException(404, f"job {job_id} has no layer {quoted(name)}")
-    plain = (percentile, sign, colormap) == (None, None, None)
+    plain = (percentile, sign, colormap, high) == (None, None, None, None)
     if plain or job.kind != "explain" or name in ("input.png", "stages.png"):
         return FileResponse(path, media_type="image/png")
     display = Display(
         percentile=percentile if percentile is not None else PERCENTILE,
         colormap=colormap,
         sign=sign or "auto",
+        low=low,
+        high=high,
     )
     summary = json.loads(services.store.result_files(job)["json"].read_text(encoding="utf-8"))
     maps = np.load(services.store.result_files(job)["npy"], mmap_mode="r")

@@ -250,7 +250,11 @@ def index(request: Request, model: str | None = None) -> HTMLResponse:
 
 @router.get("/compare", response_class=HTMLResponse)
 def compare(
-    request: Request, services: ServicesDep, pairs: str = "", model: str | None = None
+    request: Request,
+    services: ServicesDep,
+    pairs: str = "",
+    model: str | None = None,
+    shared: bool = True,
 ) -> HTMLResponse:
     if not pairs:
         if len(services.models) < 2:
@@ -262,8 +266,37 @@ def compare(
         if len(ids) != 2:
             raise HTTPException(422, "pairs must look like <job id>:<job id>,...")
         jobs = [job_or_404(services, i) for i in ids]
-        shown.append([{"job": template_job(j), "view": job_view(services, j)} for j in jobs])
-    return render(request, "compare.html", model=shown[0][0]["job"]["model"], pairs=shown)
+        views = [job_view(services, j) for j in jobs]
+        if shared:
+            share_scale(views)
+        shown.append(
+            [{"job": template_job(j), "view": v} for j, v in zip(jobs, views, strict=True)]
+        )
+    return render(
+        request,
+        "compare.html",
+        model=shown[0][0]["job"]["model"],
+        pairs=shown,
+        shared=shared,
+        pairs_query=pairs,
+    )
+
+
+def share_scale(views: list[dict[str, Any]]) -> None:
+    """One colour scale per class for the maps of the same method on two models, so they
+    can be compared by eye: the wider of their limits."""
+    results: list[dict[str, Any]] = [v.get("result") or {} for v in views]
+    if not all(r.get("maps") for r in results) or len({r["method"] for r in results}) > 1:
+        return
+    for k in range(min(len(r["maps"]) for r in results)):
+        low = min(r["maps"][k]["limits"][0] for r in results)
+        high = max(r["maps"][k]["limits"][1] for r in results)
+        if results[0]["signed"]:
+            high = max(high, -low)
+            low = -high
+        for view, result in zip(views, results, strict=True):
+            view.setdefault("scale", {})[k] = {"low": low, "high": high}
+            result["maps"][k]["limits"] = [low, high]
 
 
 @router.get("/history", response_class=HTMLResponse)
