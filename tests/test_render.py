@@ -134,3 +134,21 @@ def test_the_colour_bar_names_the_methods_quantity(tmp_path, tiny_model, astrona
     assert exp.quantity == "|d logit / d pixel|"
     summary = json.loads(exp.save(tmp_path)["json"].read_text())
     assert summary["quantity"] == "|d logit / d pixel|"
+
+
+def test_full_size_overlays_place_the_map_where_the_model_looked():
+    """Centre-cropped: the map covers the middle of the original image; the strips the
+    model never saw are the original pixels."""
+    from picasso.core.preprocessing import Preprocessing
+    from picasso.render import Display, full_size_overlay
+
+    crop = Preprocessing(input_size=(10, 10), resize="center-crop")
+    assert crop.region((40, 20)) == (10.0, 0.0, 30.0, 20.0)
+    assert Preprocessing(input_size=(10, 10)).region((40, 20)) == (0.0, 0.0, 40.0, 20.0)
+    exp = signed_explanation(np.ones((10, 10), np.float32))
+    original = Image.new("RGB", (40, 20), (10, 20, 30))
+    out = np.asarray(full_size_overlay(exp, original, crop.region((40, 20)), display=Display()))
+    assert out.shape == (20, 40, 3)
+    np.testing.assert_array_equal(out[:, :10], 0 * out[:, :10] + [10, 20, 30])  # unseen
+    np.testing.assert_array_equal(out[:, 30:], 0 * out[:, 30:] + [10, 20, 30])
+    assert (out[:, 12:28] != [10, 20, 30]).any()  # the map is drawn where the model looked

@@ -272,6 +272,30 @@ def save_layers(
     return paths
 
 
+def full_size_overlay(
+    exp: Explanation,
+    original: Any,
+    region: tuple[float, float, float, float],
+    index: int = 0,
+    display: Display | None = None,
+) -> Any:
+    """Target ``index``'s map over the original image at its own size (PIL): the map is
+    resized onto the part of the image the model saw (``region``, from the model's
+    preprocessing); the rest of the image is shown as it is."""
+    from PIL import Image
+
+    display = display or Display()
+    base = original.convert("RGBA")
+    rgba, _, _, _ = colored(exp.attributions[index], exp.signed, display)
+    rgba[..., 3] *= OPACITY
+    heat = Image.fromarray((rgba * 255).round().astype(np.uint8), mode="RGBA")
+    x0, y0, x1, y1 = region
+    size = (max(1, round(x1 - x0)), max(1, round(y1 - y0)))
+    layer = Image.new("RGBA", base.size, (0, 0, 0, 0))
+    layer.paste(heat.resize(size, Image.Resampling.BILINEAR), (round(x0), round(y0)))
+    return Image.alpha_composite(base, layer).convert("RGB")
+
+
 def map_png(values: np.ndarray, signed: bool, display: Display) -> Any:
     """A map as an RGBA PIL image under ``display``."""
     from PIL import Image

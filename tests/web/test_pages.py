@@ -335,3 +335,26 @@ def test_results_survive_a_restart_and_cut_jobs_say_so(tmp_path):
         assert 'class="heat pixelated"' in client.get(f"/jobs/{done_id}").text
         cut = client.get(f"/jobs/{long_id}").text
         assert "the server stopped before this job finished" in cut
+
+
+def test_a_full_size_overlay_can_be_downloaded(client):
+    """The first class's map over the image at the image's own size, the map placed on
+    the part the model saw (here the whole image: the tank models stretch)."""
+    import io
+
+    from PIL import Image
+
+    big = Image.new("RGB", (320, 200), (90, 120, 60))
+    buffer = io.BytesIO()
+    big.save(buffer, format="PNG")
+    response = client.post(
+        "/run",
+        data={"model": "tanks-fair", "method": "saliency", "target_mode": "top1"},
+        files={"files": ("wide.png", buffer.getvalue(), "image/png")},
+    )
+    page = finished_page(client, response)
+    link = re.search(r'href="([^"]+/layers/overlay\.png)"', page.text).group(1)
+    overlay = client.get(link)
+    assert overlay.status_code == 200
+    with Image.open(io.BytesIO(overlay.content)) as image:
+        assert image.size == (320, 200)

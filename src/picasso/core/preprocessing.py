@@ -53,6 +53,19 @@ class Preprocessing:
             return image.crop((left, top, left + width, top + height))
         return image.resize((width, height), Image.Resampling.BILINEAR)
 
+    def region(self, size: tuple[int, int]) -> tuple[float, float, float, float]:
+        """The box ``(x0, y0, x1, y1)`` of an image of ``size`` (width, height) that the
+        fitted image (and so a map) covers: all of it when stretched, the centre when
+        cropped."""
+        width, height = size
+        if self.resize != "center-crop":
+            return 0.0, 0.0, float(width), float(height)
+        in_h, in_w = self.input_size
+        scale = max(in_h / height, in_w / width)
+        new_w, new_h = max(in_w, round(width * scale)), max(in_h, round(height * scale))
+        left, top = (new_w - in_w) // 2, (new_h - in_h) // 2
+        return left / scale, top / scale, (left + in_w) / scale, (top + in_h) / scale
+
     def __call__(self, images: Sequence[Image.Image]) -> np.ndarray:
         arrays = []
         for image in images:

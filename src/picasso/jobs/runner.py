@@ -33,7 +33,7 @@ from ..core.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image
 from ..core.model import GRADIENTS, LAYERS, Model
 from ..core.progress import Progress
 from ..plugins import MethodRegistry
-from ..render import save_layers
+from ..render import full_size_overlay, save_layers
 from ..requests import AnyRequest, AuditRequest, Checked, ExplainRequest, R, SanityRequest, check
 from ..sanity import sanity_check
 from ..service import explain
@@ -372,6 +372,10 @@ class JobRunner:
         directory = self.store.result_dir(job.id)
         exp.save(directory, stem="result", check=progress.check)  # Cancel stops drawing too
         save_layers(exp, directory, progress.check)
+        if len(exp.attributions):  # the first class's map over the image at its own size
+            model = self.models[job.model]
+            region = model.info.preprocessing.region(image.image.size)
+            full_size_overlay(exp, image.image, region).save(directory / "overlay.png")
 
     def _sanity(
         self, job: Job, checked: Checked[SanityRequest], image: LoadedImage, progress: Progress
