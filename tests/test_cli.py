@@ -207,7 +207,7 @@ def test_serve_reads_a_config_file_and_options_win(cli, tmp_path, monkeypatch):
     config = tmp_path / "serve.toml"
     config.write_text(
         'models = ["demo:digits"]\nport = 9000\ndata_dir = "jobs"\nmax_upload_mb = 1\n'
-        'plugins = ["plugins"]\n'
+        'plugins = ["plugins"]\nmax_passes = 5000\nmax_queued = 3\n'
     )
     result = run(cli, "serve", "--config", str(config), "--workers", "3")
     assert result.exit_code == 0, result.output
@@ -220,6 +220,7 @@ def test_serve_reads_a_config_file_and_options_win(cli, tmp_path, monkeypatch):
     assert settings.data_dir == tmp_path / "jobs" and settings.max_upload_bytes == 2**20
     assert settings.plugin_dirs == (tmp_path / "plugins",)
     assert settings.allowed_hosts == {"localhost", "127.0.0.1", "::1"}  # DNS rebinding
+    assert settings.budget.passes == 5000 and settings.budget.queued == 3
     result = run(cli, "serve", "--config", str(config), "--port", "9100")
     assert started["port"] == 9100  # the option wins over the file
 

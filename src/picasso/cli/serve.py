@@ -37,6 +37,12 @@ class ServeConfig(BaseModel):
     max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1)
     plugins: tuple[Path, ...] | None = None
     data_root: Path | None = Field(None, description="sub-folders: datasets to audit")
+    max_passes: int = Field(200_000, ge=1, description="model passes one job may take")
+    max_queued: int = Field(64, ge=1, description="jobs waiting at once (more: 429)")
+    gradient_pixels: int = Field(
+        800_000, ge=1, description="input pixels per forward+backward call (memory)"
+    )
+    forward_pixels: int = Field(4_000_000, ge=1, description="input pixels per forward call")
     audit_time_limit: float = Field(6 * 3600.0, gt=0)
 
     @classmethod
@@ -76,6 +82,7 @@ class ServeConfig(BaseModel):
             fail(f"{where}: {'; '.join(problems)}")
 
     def web_settings(self, api_token: str | None) -> Any:
+        from ..jobs import Budget
         from ..web import WebSettings
         from ..web.settings import default_models
 
@@ -89,6 +96,12 @@ class ServeConfig(BaseModel):
             plugin_dirs=self.plugins,
             data_root=self.data_root,
             audit_time_limit=self.audit_time_limit,
+            budget=Budget(
+                passes=self.max_passes,
+                forward_pixels=self.forward_pixels,
+                gradient_pixels=self.gradient_pixels,
+                queued=self.max_queued,
+            ),
             api_token=api_token,
         )
 
