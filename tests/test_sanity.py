@@ -47,7 +47,15 @@ def test_real_methods_pass_on_the_demo_models(method, name, image):
 
 
 def test_a_method_that_ignores_the_model_fails():
-    result = picasso.sanity_check("demo:tanks-fair", demo_images("tank-overcast")[0], Edges)
+    seen = []
+    result = picasso.sanity_check(
+        "demo:tanks-fair",
+        demo_images("tank-overcast")[0],
+        Edges,
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    total = len(result.steps) + 1
+    assert seen[0] == (0, total) and seen[-1] == (total, total)  # real progress from 0
     assert result.verdict == "fail"
     assert all(step["spearman"] == pytest.approx(1.0) for step in result.steps)
     assert result.explanation.startswith(

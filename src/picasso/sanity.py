@@ -139,11 +139,12 @@ def sanity_check(
             of, loaded, Checked(explain_request, checked.method, checked.settings), inner
         )
 
-    base = map_of(model, request.target)
-    chosen = base.targets[0].index
     layers = network.parameter_layers()[::-1]  # from the output down
     stages = request.stages
     cuts = sorted({max(1, round(len(layers) * (i + 1) / stages)) for i in range(stages)})
+    progress(0, len(cuts) + 1)  # the number of maps is known before the first one
+    base = map_of(model, request.target)
+    chosen = base.targets[0].index
     steps: list[dict[str, Any]] = []
     maps = [np.abs(base.attribution)]
     progress(1, len(cuts) + 1)

@@ -194,6 +194,10 @@ def test_cancel_a_long_job(server, page):
     fill_form(page, f"{server}/?model=tanks-fair", "rise", "tank-sunny", masks=100000, batch_size=1)
     page.click("#run")
     page.wait_for_function("() => document.querySelector('progress.bar').value > 0")
+    page.wait_for_function(
+        "() => document.querySelector('.progress-text').textContent.includes('left')"
+    )
+    assert "elapsed" in page.text_content(".progress-text")  # and an estimate of the rest
     page.click("button.cancel")
     page.wait_for_selector(".job-error")
     assert page.text_content(".status") == "cancelled"

@@ -358,3 +358,13 @@ def test_a_full_size_overlay_can_be_downloaded(client):
     assert overlay.status_code == 200
     with Image.open(io.BytesIO(overlay.content)) as image:
         assert image.size == (320, 200)
+
+
+def test_samples_fit_the_model_and_the_model_stays_chosen(client):
+    digits = client.get("/?model=digits-onnx").text
+    tanks = client.get("/?model=tanks-fair").text
+    assert 'value="digit-3"' in digits and 'value="tank-sunny"' not in digits
+    assert 'value="tank-sunny"' in tanks and 'value="digit-3"' not in tanks
+    assert 'href="/history?model=digits-onnx"' in digits  # the navigation keeps the model
+    history = client.get("/history?model=digits-onnx").text
+    assert re.search(r'<option value="digits-onnx" selected>', history)

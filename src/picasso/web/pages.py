@@ -31,8 +31,21 @@ from .uploads import store_dataset, store_upload
 router = APIRouter(include_in_schema=False)
 
 
-def sample_names() -> list[str]:
-    return sorted(p.stem for p in IMAGES_DIR.glob("*.png"))
+def sample_names(model: Model | None = None) -> list[str]:
+    """The bundled samples; for a model, those that fit it (grey samples for grey
+    models, colour samples for colour ones: no 8-bit digits offered to ImageNet)."""
+    names = sorted(p.stem for p in IMAGES_DIR.glob("*.png"))
+    if model is None:
+        return names
+    grey = model.info.preprocessing.grayscale
+    return [n for n in names if _sample_is_grey(n) == grey]
+
+
+def _sample_is_grey(name: str) -> bool:
+    from PIL import Image
+
+    with Image.open(IMAGES_DIR / f"{name}.png") as image:
+        return image.mode in ("L", "LA", "I;16", "1")
 
 
 @dataclass
@@ -92,7 +105,7 @@ def index_page(
         status,
         model=name,
         methods=_method_rows(services.registry, services.models[name]),
-        samples=sample_names(),
+        samples=sample_names(services.models[name]),
         form=form,
         error=error,
         field_errors=field_errors or {},
@@ -300,7 +313,9 @@ def share_scale(views: list[dict[str, Any]]) -> None:
 
 
 @router.get("/history", response_class=HTMLResponse)
-def history(request: Request, services: ServicesDep, jobs: str = "") -> HTMLResponse:
+def history(
+    request: Request, services: ServicesDep, jobs: str = "", model: str | None = None
+) -> HTMLResponse:
     store = services.store
     if jobs:
         found = [store.get(i) for i in jobs.split(",")[:MAX_FILES]]
@@ -308,7 +323,8 @@ def history(request: Request, services: ServicesDep, jobs: str = "") -> HTMLResp
     else:
         listed = store.list(200)
     shown = [template_job(j) for j in listed]
-    return render(request, "history.html", jobs=shown, only=bool(jobs))
+    model = model if model in services.models else None
+    return render(request, "history.html", model=model, jobs=shown, only=bool(jobs))
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)

@@ -60,6 +60,24 @@ function methodPanels() {
   });
 }
 
+function progressText(job) {
+  // "12 / 225 · 3 s elapsed, about 40 s left": the remaining time from the pace so far.
+  const { done, total } = job.progress;
+  let line = `${done} / ${total || "?"}`;
+  if (job.started) {
+    const elapsed = Math.max(0, Date.now() / 1000 - job.started);
+    line += ` · ${formatSeconds(elapsed)} elapsed`;
+    if (done > 0 && total > done) line += `, about ${formatSeconds((elapsed * (total - done)) / done)} left`;
+  }
+  return line;
+}
+
+function formatSeconds(seconds) {
+  if (seconds < 90) return `${Math.round(seconds)} s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
 function liveJobs() {
   // Each stream holds a connection and browsers allow about six per server: follow a
   // few jobs live; the page reloads (and follows the next ones) when one finishes.
@@ -74,7 +92,7 @@ function liveJobs() {
         bar.max = job.progress.total;
         bar.value = job.progress.done;
       }
-      if (text) text.textContent = `${job.progress.done} / ${job.progress.total || "?"}`;
+      if (text) text.textContent = progressText(job);
       if (status) status.textContent = job.status;
       el.dataset.status = job.status;
       if (FINISHED.includes(job.status)) {
