@@ -368,3 +368,43 @@ def test_samples_fit_the_model_and_the_model_stays_chosen(client):
     assert 'href="/history?model=digits-onnx"' in digits  # the navigation keeps the model
     history = client.get("/history?model=digits-onnx").text
     assert re.search(r'<option value="digits-onnx" selected>', history)
+
+
+def test_a_class_can_be_chosen_by_name(client):
+    page = finished_page(client, run(client, method="saliency", target_mode="class", target="Tank"))
+    assert "saliency on tanks-fair" in page.text and ">tank <small>" in page.text
+    assert 'list="class-names"' in client.get("/?model=tanks-fair").text
+    bad = run(client, method="saliency", target_mode="class", target="zebra")
+    assert bad.status_code == 422 and "the class a name or index" in bad.text
+
+
+def test_run_again_with_edited_settings(client):
+    first = finished_page(
+        client,
+        run(client, method="occlusion", **{"occlusion.window": "16", "occlusion.stride": "16"}),
+    )
+    job_id = re.search(r'data-job="(\w+)"', first.text).group(1)
+    assert f'href="/?again={job_id}"' in first.text
+    form = client.get(f"/?again={job_id}").text
+    assert 'id="again"' in form and 'name="again" value="' in form
+    assert 'value="occlusion" checked' in form and 'value="16"' in form  # the settings
+    sha = re.search(r'name="again" value="(\w+)"', form).group(1)
+    again = finished_page(
+        client,
+        client.post(
+            "/run",
+            data={
+                "model": "tanks-fair",
+                "method": "occlusion",
+                "again": sha,
+                "again_name": "tank",
+                "occlusion.window": "32",
+                "occlusion.stride": "32",
+            },
+        ),
+    )
+    other = re.search(r'data-job="(\w+)"', again.text).group(1)
+    assert other != job_id
+    jobs = {j["id"]: j for j in client.get("/api/v1/jobs").json()}
+    assert jobs[other]["request"]["image"] == jobs[job_id]["request"]["image"] == sha
+    assert jobs[other]["request"]["settings"]["window"] == 32

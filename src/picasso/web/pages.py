@@ -61,6 +61,8 @@ class FormState:
     faithfulness: bool = False
     compare: str = ""
     dataset: str = "demo:tanks-dataset"  # the audit form's
+    again: str = ""  # the sha256 of a stored image to run again
+    again_name: str = ""
     batch_size: str = "32"
 
 
@@ -257,8 +259,28 @@ def _sanity_summary(store: JobStore, job: Job) -> dict[str, Any] | None:
 
 # -- routes ----------------------------------------------------------------------------
 @router.get("/", response_class=HTMLResponse)
-def index(request: Request, model: str | None = None) -> HTMLResponse:
-    return index_page(request, model)
+def index(
+    request: Request, services: ServicesDep, model: str | None = None, again: str | None = None
+) -> HTMLResponse:
+    """The run form; ``again=<job id>`` fills it with that job's image, method, settings
+    and classes, to run again with edited settings."""
+    if again is None:
+        return index_page(request, model)
+    job = job_or_404(services, again)
+    explained = job.request
+    if not isinstance(explained, ExplainRequest):
+        raise HTTPException(404, f"job {again[:80]} is not a visualization")
+    form = FormState(
+        method=job.method,
+        settings={f"{job.method}.{k}": str(v) for k, v in explained.settings.items()},
+        target_mode="topk" if explained.top_k else ("class" if explained.targets else "top1"),
+        top_k=str(explained.top_k or 2),
+        target=str((explained.targets or [0])[0]),
+        faithfulness=explained.faithfulness,
+        again=job.image.sha256,
+        again_name=job.image.name,
+    )
+    return index_page(request, job.model, form)
 
 
 @router.get("/compare", response_class=HTMLResponse)
@@ -388,6 +410,8 @@ class RunForm:
             target=str(form.get("target") or "0"),
             faithfulness=form.get("faithfulness") == "true",
             compare=str(form.get("compare") or ""),
+            again=str(form.get("again") or ""),
+            again_name=str(form.get("again_name") or ""),
         )
 
     def submit(self) -> Response:
@@ -435,10 +459,10 @@ class RunForm:
                     {"compare": f"unknown model {quoted(name)}"},
                 )
         try:
-            target = int(shown.target) if shown.target_mode == "class" else None
+            target = self.class_index(shown.target) if shown.target_mode == "class" else None
             top_k = int(shown.top_k) if shown.target_mode == "topk" else None
         except ValueError:
-            message = "the number of classes and the class must be whole numbers"
+            message = "the number of classes must be a whole number, the class a name or index"
             raise FormProblem(422, message, {"target": message}) from None
         try:
             request = ExplainRequest(
@@ -456,9 +480,30 @@ class RunForm:
         except PicassoError as exc:
             raise FormProblem(409, str(exc)) from None
 
+    def class_index(self, given: str) -> int:
+        """A class given by index or by name (the form's search field sends the name;
+        case does not matter)."""
+        text = given.strip()
+        if text.isdigit():
+            return int(text)
+        labels = self.services.models[self.model].info.labels
+        matches = [i for i, label in enumerate(labels) if label.lower() == text.lower()]
+        if not matches:
+            raise ValueError(text)
+        return matches[0]
+
     def images(self) -> list[LoadedImage]:
-        """Uploads (checked and stored) and ticked samples, at least one."""
+        """Uploads (checked and stored), images stored before (``again``: a run again
+        with edited settings) and ticked samples, at least one."""
         images: list[LoadedImage] = []
+        for sha in self.form.getlist("again"):
+            path = self.services.store.image_path(str(sha))
+            if not (isinstance(sha, str) and len(sha) == 64 and path.is_file()):
+                raise FormProblem(404, "that image is no longer stored", {"images": "gone"})
+            loaded = load_image(path)
+            images.append(
+                LoadedImage(loaded.image, str(self.form.get("again_name") or "image"), sha)
+            )
         for upload in self.form.getlist("files"):
             if not isinstance(upload, UploadFile) or not upload.filename:
                 continue  # an empty file input
