@@ -105,6 +105,10 @@ def test_upload_occlusion_progress_overlay_tabs(server, page):
     assert page.is_visible("#settings-occlusion") and not page.is_visible("#settings-saliency")
     page.set_input_files("#files", str(demo_images("tank-overcast")[0]))
     assert "tank-overcast.png" in page.text_content("#chosen-files")
+    page.wait_for_function(  # a preview of the chosen image, decoded by the browser
+        "() => { const i = document.querySelector('#chosen-files img.preview');"
+        " return i && i.naturalWidth === 64; }"
+    )
     page.check("input[name=target_mode][value=topk]")
     page.fill("input[name=top_k]", "2")
     page.click("#run")

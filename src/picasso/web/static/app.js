@@ -15,10 +15,23 @@ function dropzone() {
   const input = document.getElementById("files");
   const list = document.getElementById("chosen-files");
   if (!zone || !input) return;
+  let previews = [];
   const show = () => {
+    // A preview of each chosen image (the browser decodes it; nothing is uploaded yet).
+    previews.forEach((url) => URL.revokeObjectURL(url));
+    previews = [];
     list.replaceChildren(...Array.from(input.files).map((f) => {
       const item = document.createElement("li");
-      item.textContent = `${f.name} (${Math.ceil(f.size / 1024)} KB)`;
+      if (f.type.startsWith("image/")) {
+        const img = document.createElement("img");
+        const url = URL.createObjectURL(f);
+        previews.push(url);
+        img.src = url;
+        img.alt = "";
+        img.className = "preview";
+        item.append(img);
+      }
+      item.append(document.createTextNode(`${f.name} (${Math.ceil(f.size / 1024)} KB)`));
       return item;
     }));
   };
