@@ -259,6 +259,29 @@ def test_display_controls_redraw_the_map(server, page):
     assert width == 64
 
 
+def test_several_visualizations_make_a_grid(server, page):
+    fill_form(page, f"{server}/?model=tanks-biased", "saliency", "tank-overcast")
+    page.check("input[name=samples][value=forest-sunny]")
+    page.click("details.more-methods summary")
+    page.check("input[name=also][value=grad-cam]")
+    assert page.is_visible("#settings-grad-cam") and page.is_visible("#settings-saliency")
+    page.click("#run")
+    page.wait_for_url("**/grid?jobs=*")
+    page.wait_for_function(
+        "() => document.querySelectorAll('table.grid img.heat').length === 4"
+        " && Array.from(document.querySelectorAll('table.grid img.heat'))"
+        ".every((i) => i.complete && i.naturalWidth > 0)",
+        timeout=120_000,
+    )
+    assert page.locator("table.grid thead th").all_text_contents() == [
+        "image",
+        "saliency",
+        "grad-cam",
+    ]
+    if SCREENSHOTS:
+        page.screenshot(path=str(Path(SCREENSHOTS) / "web-grid.png"), full_page=True)
+
+
 def test_audit_a_dataset_and_drill_down(server, page):
     """The tank story at dataset scale, from the page: the biased model's tank
     strategies are flagged in words, and an example opens its regular results."""

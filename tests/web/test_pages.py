@@ -13,6 +13,7 @@ from PIL import Image
 
 from picasso.demo import demo_images
 from picasso.web import WebSettings, create_app
+from web.live import wait_job as wait
 
 # Cheap settings, so that every method's page can be rendered in a few seconds.
 CHEAP = {
@@ -408,3 +409,40 @@ def test_run_again_with_edited_settings(client):
     jobs = {j["id"]: j for j in client.get("/api/v1/jobs").json()}
     assert jobs[other]["request"]["image"] == jobs[job_id]["request"]["image"] == sha
     assert jobs[other]["request"]["settings"]["window"] == 32
+
+
+def test_several_visualizations_at_once_make_a_grid(client):
+    response = client.post(
+        "/run",
+        data={
+            "model": "tanks-fair",
+            "method": "saliency",
+            "also": ["grad-cam", "occlusion"],
+            "samples": ["tank-overcast", "forest-sunny"],
+            "occlusion.window": "16",
+            "occlusion.stride": "16",
+        },
+        follow_redirects=False,
+    )
+    assert response.status_code == 303 and response.headers["location"].startswith("/grid?")
+    rows = response.headers["location"].split("=", 1)[1].split(",")
+    assert len(rows) == 2 and all(len(r.split(".")) == 3 for r in rows)
+    for job_id in (i for r in rows for i in r.split(".")):
+        wait(client, job_id)
+    page = client.get(response.headers["location"])
+    assert page.status_code == 200
+    heads = re.findall(r"<th>([\w+-]+)</th>", page.text)
+    assert heads == ["image", "saliency", "grad-cam", "occlusion"]
+    assert page.text.count('class="heat pixelated"') == 6  # every cell shows its map
+    bad = client.post(
+        "/run",
+        data={
+            "model": "tanks-fair",
+            "method": "saliency",
+            "also": ["occlusion"],
+            "samples": ["tank-overcast"],
+            "occlusion.window": "4",
+            "occlusion.stride": "8",
+        },
+    )
+    assert bad.status_code == 422 and "must not exceed window" in bad.text

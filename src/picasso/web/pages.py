@@ -61,6 +61,7 @@ class FormState:
     faithfulness: bool = False
     compare: str = ""
     dataset: str = "demo:tanks-dataset"  # the audit form's
+    also: list[str] = field(default_factory=list)  # more methods on the same images
     again: str = ""  # the sha256 of a stored image to run again
     again_name: str = ""
     batch_size: str = "32"
@@ -122,6 +123,7 @@ def index_page(
 # -- job views -------------------------------------------------------------------------
 CURVE_W, CURVE_H = 240, 120
 MAX_TABS = 10  # classes shown as tabs on a results page; the others as links
+MAX_METHODS = 8  # visualizations in one run
 
 
 CURVE_LEFT, CURVE_TOP = 34, 6  # room for the axes' tick labels
@@ -334,6 +336,26 @@ def share_scale(views: list[dict[str, Any]]) -> None:
             result["maps"][k]["limits"] = [low, high]
 
 
+@router.get("/grid", response_class=HTMLResponse)
+def grid(request: Request, services: ServicesDep, jobs: str = "") -> HTMLResponse:
+    """Several images x several visualizations: a row per image, a column per method."""
+    rows = []
+    for row in jobs.split(",")[:MAX_FILES]:
+        ids = row.split(".")[:MAX_METHODS]
+        rows.append([template_job(job_or_404(services, i)) for i in ids])
+    if not rows or not rows[0]:
+        raise HTTPException(422, "jobs must look like <id>.<id>,<id>.<id>")
+    methods = [cell["method"] for cell in rows[0]]
+    return render(
+        request,
+        "grid.html",
+        model=rows[0][0]["model"],
+        rows=rows,
+        methods=methods,
+        finished=FINISHED,
+    )
+
+
 @router.get("/history", response_class=HTMLResponse)
 def history(
     request: Request, services: ServicesDep, jobs: str = "", model: str | None = None
@@ -412,6 +434,7 @@ class RunForm:
             compare=str(form.get("compare") or ""),
             again=str(form.get("again") or ""),
             again_name=str(form.get("again_name") or ""),
+            also=[a for a in form.getlist("also") if isinstance(a, str)][:MAX_METHODS],
         )
 
     def submit(self) -> Response:
@@ -419,6 +442,7 @@ class RunForm:
             return error_page(self.request, 404, f"unknown model {quoted(self.model)}")
         try:
             checked = self.checked_requests()
+            also = self.also_requests(checked)
             images = self.images()
         except FormProblem as problem:
             return index_page(
@@ -430,6 +454,13 @@ class RunForm:
                 problem.fields,
                 bool(self.shown.compare),
             )
+        if also:  # several visualizations: a grid of images x methods
+            rows = [
+                [self.services.runner.submit(self.model, image, check) for check in also]
+                for image in images
+            ]
+            grid = ",".join(".".join(job.id for job in row) for row in rows)
+            return RedirectResponse(f"/grid?jobs={grid}", status_code=303)
         jobs = [
             [self.services.runner.submit(name, image, check) for name, check in checked.items()]
             for image in images
@@ -479,6 +510,31 @@ class RunForm:
             raise FormProblem(422, str(exc), {"target": str(exc)}) from None
         except PicassoError as exc:
             raise FormProblem(409, str(exc)) from None
+
+    def also_requests(
+        self, checked: dict[str, Checked[ExplainRequest]]
+    ) -> list[Checked[ExplainRequest]]:
+        """The main request and one per "also" method (same classes, each with its own
+        settings), when more than one visualization was chosen; else []."""
+        main = checked[self.model]
+        names = list(dict.fromkeys([main.request.method, *self.shown.also]))
+        if len(names) < 2 or self.shown.compare:
+            return []
+        found = [main]
+        for name in names[1:]:
+            method = self.services.registry.get(name)
+            if method is None:
+                raise FormProblem(422, f"unknown visualization {quoted(name)}")
+            settings = settings_from_form(method, self.form)
+            self.shown.settings.update({f"{name}.{k}": v for k, v in settings.items()})
+            request = main.request.model_copy(update={"method": name, "settings": settings})
+            try:
+                found.append(self.services.runner.check(self.model, request))
+            except SettingsError as exc:
+                raise FormProblem(422, str(exc), exc.fields) from None
+            except PicassoError as exc:
+                raise FormProblem(409, str(exc)) from None
+        return found
 
     def class_index(self, given: str) -> int:
         """A class given by index or by name (the form's search field sends the name;

@@ -53,18 +53,21 @@ function dropzone() {
 function methodPanels() {
   const form = document.querySelector("form.method-form");
   if (!form) return;
-  const radios = form.querySelectorAll("input[name=method]");
+  const radios = form.querySelectorAll("input[name=method], input[name=also]");
   const update = () => {
-    const chosen = form.querySelector("input[name=method]:checked");
+    // The settings of every chosen visualization: the main one and the "also" ones.
+    const chosen = new Set(Array.from(
+      form.querySelectorAll("input[name=method]:checked, input[name=also]:checked"),
+    ).map((input) => input.value));
     form.querySelectorAll(".settings-panel").forEach((panel) => {
-      panel.hidden = !chosen || panel.dataset.method !== chosen.value;
+      panel.hidden = !chosen.has(panel.dataset.method);
     });
   };
   radios.forEach((r) => r.addEventListener("change", update));
   update();
   form.addEventListener("submit", (e) => {
-    const panel = form.querySelector(".settings-panel:not([hidden])");
-    const fields = panel ? Array.from(panel.querySelectorAll("input, select")) : [];
+    const panels = Array.from(form.querySelectorAll(".settings-panel:not([hidden])"));
+    const fields = panels.flatMap((panel) => Array.from(panel.querySelectorAll("input, select")));
     const bad = fields.find((f) => !f.checkValidity());
     if (bad) {
       e.preventDefault();
