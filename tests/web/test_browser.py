@@ -282,6 +282,35 @@ def test_several_visualizations_make_a_grid(server, page):
         page.screenshot(path=str(Path(SCREENSHOTS) / "web-grid.png"), full_page=True)
 
 
+def test_class_search_run_again_samples_and_sanity_stages(server, page):
+    """The page items of one visit: samples that fit the model, a class chosen by typing
+    its name, run again with an edited setting, the sanity check's stage figure."""
+    page.goto(f"{server}/?model=digits")
+    assert page.locator("input[name=samples][value=digit-3]").count() == 1
+    assert page.locator("input[name=samples][value=tank-sunny]").count() == 0
+    page.check("input[name=samples][value=digit-3]")
+    page.check("input[name=method][value=saliency]")
+    page.check("input[name=target_mode][value=class]")
+    page.fill("input.class-search", "7")  # a name from the suggestions (digits: "0".."9")
+    page.click("#run")
+    page.wait_for_selector(".result .viewer")
+    assert page.text_content(".tab[aria-selected=true]").startswith("7")
+    page.click("a.run-again")
+    assert page.is_visible("#again")
+    page.check("input[name=method][value=occlusion]")
+    page.fill("#f-occlusion\\.window", "4")
+    page.fill("#f-occlusion\\.stride", "4")
+    page.click("#run")
+    page.wait_for_selector(".result .viewer")
+    assert "occlusion on digits" in page.text_content("h2")
+    page.click("form.sanity button")
+    page.wait_for_selector(".sanity-stages img", timeout=120_000)
+    assert page.locator(".sanity-stages img").evaluate("i => i.naturalWidth") > 300
+    assert "Verdict:" in page.text_content(".verdict")
+    if SCREENSHOTS:
+        page.screenshot(path=str(Path(SCREENSHOTS) / "web-sanity.png"), full_page=True)
+
+
 def test_audit_a_dataset_and_drill_down(server, page):
     """The tank story at dataset scale, from the page: the biased model's tank
     strategies are flagged in words, and an example opens its regular results."""
