@@ -376,7 +376,10 @@ def test_a_class_can_be_chosen_by_name(client):
     assert "saliency on tanks-fair" in page.text and ">tank <small>" in page.text
     assert 'list="class-names"' in client.get("/?model=tanks-fair").text
     bad = run(client, method="saliency", target_mode="class", target="zebra")
-    assert bad.status_code == 422 and "the class a name or index" in bad.text
+    assert bad.status_code == 422 and "neither a class index nor a class name" in bad.text
+    assert "did you mean" not in bad.text
+    typo = run(client, method="saliency", target_mode="class", target="tnak")
+    assert typo.status_code == 422 and "did you mean &#39;tank&#39;?" in typo.text
 
 
 def test_run_again_with_edited_settings(client):

@@ -4,6 +4,7 @@ in its thread pool); model code only ever runs in the job workers."""
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -491,9 +492,13 @@ class RunForm:
                 )
         try:
             target = self.class_index(shown.target) if shown.target_mode == "class" else None
+        except ValueError as error:
+            message = str(error)
+            raise FormProblem(422, message, {"target": message}) from None
+        try:
             top_k = int(shown.top_k) if shown.target_mode == "topk" else None
         except ValueError:
-            message = "the number of classes must be a whole number, the class a name or index"
+            message = "the number of classes must be a whole number"
             raise FormProblem(422, message, {"target": message}) from None
         try:
             request = ExplainRequest(
@@ -543,10 +548,15 @@ class RunForm:
         if text.isdigit():
             return int(text)
         labels = self.services.models[self.model].info.labels
-        matches = [i for i, label in enumerate(labels) if label.lower() == text.lower()]
-        if not matches:
-            raise ValueError(text)
-        return matches[0]
+        lowered = [label.lower() for label in labels]
+        if text.lower() in lowered:
+            return lowered.index(text.lower())
+        close = difflib.get_close_matches(text.lower(), lowered, n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(quoted(labels[lowered.index(c)]) for c in close)}?"
+        raise ValueError(
+            f"{quoted(text)} is neither a class index nor a class name of this model"
+            + (hint if close else "")
+        )
 
     def images(self) -> list[LoadedImage]:
         """Uploads (checked and stored), images stored before (``again``: a run again
