@@ -5,6 +5,7 @@ in its thread pool); model code only ever runs in the job workers."""
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -35,18 +36,23 @@ router = APIRouter(include_in_schema=False)
 def sample_names(model: Model | None = None) -> list[str]:
     """The bundled samples; for a model, those that fit it (grey samples for grey
     models, colour samples for colour ones: no 8-bit digits offered to ImageNet)."""
-    names = sorted(p.stem for p in IMAGES_DIR.glob("*.png"))
+    samples = _bundled_samples()
     if model is None:
-        return names
+        return list(samples)
     grey = model.info.preprocessing.grayscale
-    return [n for n in names if _sample_is_grey(n) == grey]
+    return [name for name, is_grey in samples.items() if is_grey == grey]
 
 
-def _sample_is_grey(name: str) -> bool:
+@functools.cache
+def _bundled_samples() -> dict[str, bool]:
+    """Each bundled sample's name and whether it is grey (package data: read once)."""
     from PIL import Image
 
-    with Image.open(IMAGES_DIR / f"{name}.png") as image:
-        return image.mode in ("L", "LA", "I;16", "1")
+    samples = {}
+    for path in sorted(IMAGES_DIR.glob("*.png")):
+        with Image.open(path) as image:
+            samples[path.stem] = image.mode in ("L", "LA", "I;16", "1")
+    return samples
 
 
 @dataclass
@@ -85,6 +91,16 @@ def _method_rows(registry: MethodRegistry, model: Model) -> list[dict[str, Any]]
     return rows
 
 
+def unknown_model_page(request: Request, model: str | None) -> HTMLResponse | None:
+    """The 404 page for a model name this server does not serve (None: it does, or no
+    name was given)."""
+    models = get_services(request).models
+    if model is None or model in models:
+        return None
+    message = f"unknown model {quoted(model)}; available: {', '.join(models)}"
+    return error_page(request, 404, message)
+
+
 def index_page(
     request: Request,
     model: str | None,
@@ -94,11 +110,9 @@ def index_page(
     field_errors: dict[str, str] | None = None,
     compare_mode: bool = False,
 ) -> HTMLResponse:
+    if missing := unknown_model_page(request, model):
+        return missing
     services = get_services(request)
-    if model is not None and model not in services.models:
-        return error_page(
-            request, 404, f"unknown model {quoted(model)}; available: {', '.join(services.models)}"
-        )
     name = model or next(iter(services.models))
     form = form or FormState()
     if form.method not in services.registry:
@@ -439,8 +453,8 @@ class RunForm:
         )
 
     def submit(self) -> Response:
-        if self.model not in self.services.models:
-            return error_page(self.request, 404, f"unknown model {quoted(self.model)}")
+        if missing := unknown_model_page(self.request, self.model):
+            return missing
         try:
             checked = self.checked_requests()
             also = self.also_requests(checked)
@@ -599,9 +613,9 @@ def audit_page(
     error: str = "",
     field_errors: dict[str, str] | None = None,
 ) -> HTMLResponse:
+    if missing := unknown_model_page(request, model):
+        return missing
     services = get_services(request)
-    if model is not None and model not in services.models:
-        return error_page(request, 404, f"unknown model {quoted(model)}")
     name = model or next(iter(services.models))
     form = form or FormState(method="grad-cam")
     rows = [r for r in _method_rows(services.registry, services.models[name]) if r["maps"]]
@@ -647,8 +661,8 @@ async def audit(request: Request) -> Response:
 def _submit_audit(request: Request, form: FormData) -> Response:
     services = get_services(request)
     model = str(form.get("model") or "")
-    if model not in services.models:
-        return error_page(request, 404, f"unknown model {quoted(model)}")
+    if missing := unknown_model_page(request, model):
+        return missing
     shown = FormState(
         method=str(form.get("method") or ""),
         dataset=str(form.get("dataset") or ""),
