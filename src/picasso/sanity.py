@@ -30,8 +30,6 @@ from .explanation import Explanation
 from .requests import Checked, ExplainRequest, SanityRequest
 from .service import explain
 
-DEFAULT_THRESHOLD = 0.5
-
 
 def rank(values: np.ndarray) -> np.ndarray:
     """Ranks with ties averaged (as scipy.stats.rankdata)."""

@@ -64,9 +64,7 @@ def _number(value: float | None, percent: bool = True) -> str:
     return f"{value:.0%}" if percent else f"{value:.3g}"
 
 
-def report_body(
-    audit: Audit, standalone: bool = True, link: Callable[[int], str | None] | None = None
-) -> str:
+def report_body(audit: Audit, link: Callable[[int], str | None] | None = None) -> str:
     """The report as an HTML fragment (class names only: no inline style or script)."""
     e = html.escape
     thumbs = audit.folder / "thumbs"

@@ -131,7 +131,7 @@ class Audit:
     def _repr_html_(self) -> str:
         from .report import report_body
 
-        return report_body(self, standalone=False)
+        return report_body(self)
 
 
 def strategies_of(table: pd.DataFrame, maps: np.ndarray) -> tuple[list[Strategy], np.ndarray]:

@@ -225,9 +225,7 @@ def job_view(services: Services, job: Job) -> dict[str, Any]:
         audit = load_audit(store.result_dir(job.id))
         view.update(
             template="result_audit.html",
-            report=report_body(
-                audit, standalone=False, link=lambda row: f"/audits/{job.id}/images/{row}"
-            ),
+            report=report_body(audit, link=lambda row: f"/audits/{job.id}/images/{row}"),
         )
         return view
     extras = result.get("extras", {})
