@@ -46,11 +46,10 @@ class MethodOutput:
 
 @dataclass(frozen=True)
 class Cost:
-    """What one result costs: model passes in all, inputs per model call, and the
-    setting that drives the number of passes (named when a server refuses it)."""
+    """What one result costs: model passes in all, and the setting that drives their
+    number (named when a server refuses it)."""
 
     passes: int
-    per_call: int
     driver: str = ""
 
 
@@ -139,10 +138,10 @@ class Method:
 
     @classmethod
     def estimate(cls, settings: Any, input_size: tuple[int, int], targets: int) -> Cost:
-        """The work and the inputs per call of explaining ``targets`` classes of one
-        image, from the settings alone (before any work). Default: one pass per target,
-        ``batch_size`` at a time. Methods that do more say so."""
-        return Cost(targets, min(settings.batch_size, targets))
+        """The work of explaining ``targets`` classes of one image, from the settings
+        alone (before any work). Default: one pass per target. Methods that do more say
+        so."""
+        return Cost(targets)
 
     @classmethod
     def check_settings(cls, model: Model, settings: Any) -> None:

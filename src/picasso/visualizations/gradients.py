@@ -60,7 +60,7 @@ class SmoothGrad(Method):
     def estimate(
         cls, settings: SmoothGradSettings, input_size: tuple[int, int], targets: int
     ) -> Cost:
-        return Cost(settings.samples * targets, settings.batch_size, "samples")
+        return Cost(settings.samples * targets, "samples")
 
     def explain(
         self,
@@ -142,7 +142,7 @@ class IntegratedGradients(Method):
     def estimate(
         cls, settings: IntegratedGradientsSettings, input_size: tuple[int, int], targets: int
     ) -> Cost:
-        return Cost(settings.steps * targets, settings.batch_size, "steps")
+        return Cost(settings.steps * targets, "steps")
 
     def explain(
         self,

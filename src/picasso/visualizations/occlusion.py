@@ -90,7 +90,7 @@ class Occlusion(Method):
         windows = len(window_starts(height, win_h, settings.stride)) * len(
             window_starts(width, win_w, settings.stride)
         )
-        return Cost(windows + 1, settings.batch_size, "stride")
+        return Cost(windows + 1, "stride")
 
     def explain(
         self,

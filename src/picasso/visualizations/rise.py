@@ -60,7 +60,7 @@ class RISE(Method):
 
     @classmethod
     def estimate(cls, settings: RISESettings, input_size: tuple[int, int], targets: int) -> Cost:
-        return Cost(settings.masks + 1, settings.batch_size, "masks")
+        return Cost(settings.masks + 1, "masks")
 
     def explain(
         self,
