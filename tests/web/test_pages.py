@@ -257,6 +257,14 @@ def test_compare_two_models_side_by_side(client):
     assert "?low=" not in own.text and "one shared scale" in own.text
 
 
+def test_unknown_models_on_the_run_form_are_refused_with_the_served_ones(client):
+    second = run(client, method="saliency", compare="nope")
+    assert second.status_code == 404 and "unknown model &#39;nope&#39;" in second.text
+    assert "Second model" in second.text  # the form again, with what was typed
+    first = run(client, method="saliency", model="nope")
+    assert first.status_code == 404 and "available: tanks-biased, tanks-fair" in first.text
+
+
 def test_history_and_cancel(client):
     response = run(client, method="rise", **{"rise.masks": "50000", "rise.batch_size": "1"})
     assert 'class="cancel"' in response.text and "<progress" in response.text

@@ -7,6 +7,8 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -429,6 +431,19 @@ class FormProblem(Exception):
         self.status, self.message, self.fields = status, message, dict(fields or {})
 
 
+@contextmanager
+def form_problems() -> Iterator[None]:
+    """Errors of checking a request, as problems shown on the form."""
+    try:
+        yield
+    except SettingsError as exc:
+        raise FormProblem(422, str(exc), exc.fields) from None
+    except TargetError as exc:
+        raise FormProblem(422, str(exc), {"target": str(exc)}) from None
+    except PicassoError as exc:
+        raise FormProblem(409, str(exc)) from None
+
+
 class RunForm:
     """One submission of the run form: read, checked as requests, then queued."""
 
@@ -495,13 +510,9 @@ class RunForm:
         settings = settings_from_form(method, self.form)
         shown.settings = {f"{shown.method}.{k}": v for k, v in settings.items()}
         names = (self.model, shown.compare) if shown.compare else (self.model,)
-        for name in names:
-            if name not in self.services.models:
-                raise FormProblem(
-                    404,
-                    f"unknown model {quoted(name)}",
-                    {"compare": f"unknown model {quoted(name)}"},
-                )
+        if shown.compare and shown.compare not in self.services.models:
+            message = f"unknown model {quoted(shown.compare)}"
+            raise FormProblem(404, message, {"compare": message})
         try:
             target = self.class_index(shown.target) if shown.target_mode == "class" else None
         except ValueError as error:
@@ -512,7 +523,7 @@ class RunForm:
         except ValueError:
             message = "the number of classes must be a whole number"
             raise FormProblem(422, message, {"target": message}) from None
-        try:
+        with form_problems():
             request = ExplainRequest(
                 method=shown.method,
                 settings=settings,
@@ -521,12 +532,6 @@ class RunForm:
                 faithfulness=shown.faithfulness,
             )
             return {name: self.services.runner.check(name, request) for name in names}
-        except SettingsError as exc:
-            raise FormProblem(422, str(exc), exc.fields) from None
-        except TargetError as exc:
-            raise FormProblem(422, str(exc), {"target": str(exc)}) from None
-        except PicassoError as exc:
-            raise FormProblem(409, str(exc)) from None
 
     def also_requests(
         self, checked: dict[str, Checked[ExplainRequest]]
@@ -545,12 +550,8 @@ class RunForm:
             settings = settings_from_form(method, self.form)
             self.shown.settings.update({f"{name}.{k}": v for k, v in settings.items()})
             request = main.request.model_copy(update={"method": name, "settings": settings})
-            try:
+            with form_problems():
                 found.append(self.services.runner.check(self.model, request))
-            except SettingsError as exc:
-                raise FormProblem(422, str(exc), exc.fields) from None
-            except PicassoError as exc:
-                raise FormProblem(409, str(exc)) from None
         return found
 
     def class_index(self, given: str) -> int:
