@@ -288,7 +288,7 @@ def full_size_overlay(
     base = original.convert("RGBA")
     rgba, _, _, _ = colored(exp.attributions[index], exp.signed, display)
     rgba[..., 3] *= OPACITY
-    heat = Image.fromarray((rgba * 255).round().astype(np.uint8), mode="RGBA")
+    heat = rgba_png(rgba)
     x0, y0, x1, y1 = region
     size = (max(1, round(x1 - x0)), max(1, round(y1 - y0)))
     layer = Image.new("RGBA", base.size, (0, 0, 0, 0))
@@ -298,9 +298,14 @@ def full_size_overlay(
 
 def map_png(values: np.ndarray, signed: bool, display: Display) -> Any:
     """A map as an RGBA PIL image under ``display``."""
+    rgba, _, _, _ = colored(values, signed, display)
+    return rgba_png(rgba)
+
+
+def rgba_png(rgba: np.ndarray) -> Any:
+    """RGBA floats in [0, 1] (as :func:`colored` gives them) as a PIL image."""
     from PIL import Image
 
-    rgba, _, _, _ = colored(values, signed, display)
     return Image.fromarray((rgba * 255).round().astype(np.uint8), mode="RGBA")
 
 

@@ -22,7 +22,7 @@ from ..core.errors import quoted
 from ..core.images import load_image
 from ..jobs import Job
 from ..jobs.store import FINISHED
-from ..render import PERCENTILE, Display, Sign, colorbar_png, colored, map_png
+from ..render import PERCENTILE, Display, Sign, colorbar_png, colored, rgba_png
 from ..requests import AuditRequest, ExplainRequest, check
 from ..service import explain
 from .errors import documented
@@ -291,16 +291,13 @@ def job_layer(
         low=low,
         high=high,
     )
-    summary = json.loads(services.store.result_files(job)["json"].read_text(encoding="utf-8"))
-    maps = np.load(services.store.result_files(job)["npy"], mmap_mode="r")
+    files = services.store.result_files(job)
+    summary = json.loads(files["json"].read_text(encoding="utf-8"))
+    maps = np.load(files["npy"], mmap_mode="r")
     index = int(name.removeprefix("map-").removesuffix(".png")) if name.startswith("map-") else 0
     values = np.asarray(maps[min(index, len(maps) - 1)])
-    _, limits, cmap, diverging = colored(values, summary["signed"], display)
-    image = (
-        colorbar_png(cmap)
-        if name == "colorbar.png"
-        else map_png(values, summary["signed"], display)
-    )
+    rgba, limits, cmap, diverging = colored(values, summary["signed"], display)
+    image = colorbar_png(cmap) if name == "colorbar.png" else rgba_png(rgba)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     headers = {"X-Picasso-Limits": f"{limits[0]:.6g},{limits[1]:.6g},{int(diverging)}"}
