@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "service",
         (
             "picasso.requests",
+            "picasso.hiding",
             "picasso.audits",
             "picasso.service",
             "picasso.explanation",

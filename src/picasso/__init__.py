@@ -22,6 +22,7 @@ from .core.model import Model
 from .core.progress import Progress
 from .core.targets import Target
 from .explanation import Explanation
+from .hiding import Hide
 from .models import from_torch, load_model
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Explanation",
+    "Hide",
     "Method",
     "MethodOutput",
     "MethodSettings",
@@ -44,6 +46,7 @@ __all__ = [
     "from_torch",
     "load_model",
     "methods",
+    "predict",
     "sanity_check",
 ]
 
@@ -65,6 +68,7 @@ def explain(
     progress: Progress | Callable[[int, int], None] | None = None,
     plugin_dirs: Sequence[str | Path] | None = None,
     faithfulness: bool = False,
+    hide: Hide | dict[str, Any] | None = None,
     **settings: Any,
 ) -> Explanation:
     """Explain why ``model`` classifies ``image`` as it does.
@@ -79,6 +83,8 @@ def explain(
         plugin_dirs: extra plugin folders to search for ``method``.
         faithfulness: also compute deletion/insertion curves and their areas per
             target (``exp.extras["faithfulness"]``, Petsiuk et al. 2018).
+        hide: hide part of the image from the model first (a :class:`Hide`, or its
+            fields as a dict, e.g. ``{"boxes": [(0, 0, 32, 16)], "fill": "blur"}``).
         **settings: the method's settings, e.g. ``window=16, stride=8``.
     Returns:
         an :class:`Explanation`; ``.attribution`` is the first target's (H, W) map.
@@ -88,9 +94,34 @@ def explain(
 
     model, registry, name = _resolve(model, method, plugin_dirs)
     request = ExplainRequest(
-        method=name, settings=settings, target=target, top_k=top_k, faithfulness=faithfulness
+        method=name,
+        settings=settings,
+        target=target,
+        top_k=top_k,
+        faithfulness=faithfulness,
+        hide=Hide.model_validate(hide) if hide is not None else None,
     )
     return run(model, image, check(request, model, registry), progress=progress)
+
+
+def predict(
+    model: Model | str | Path,
+    image: Any,
+    hide: Hide | dict[str, Any] | None = None,
+    top_k: int = 5,
+    target: int | None = None,
+) -> dict[str, Any]:
+    """Class probabilities of ``image``, with part of it hidden if ``hide`` says so:
+    the ``top_k`` classes before and after, each with ``probability``, ``original``
+    and ``change``; ``hidden`` (the share of the input hidden); with ``target``, that
+    class with its ``drop``. For many masks on one image, keep a
+    :class:`picasso.service.Probe` (the image is prepared once)."""
+    from .service import Probe
+
+    if not isinstance(model, Model):
+        model = load_model(model)
+    rule = Hide.model_validate(hide) if hide is not None else None
+    return Probe(model, image).predict(rule, top_k=top_k, target=target)
 
 
 def sanity_check(

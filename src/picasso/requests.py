@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator,
 from .core.errors import CapabilityError, TargetError
 from .core.method import Method, MethodSettings
 from .core.model import RANDOMIZE, Model
+from .hiding import Hide
 from .plugins import MethodRegistry
 
 #: Explaining more classes than this in one request is refused (each target is a map).
@@ -72,6 +73,9 @@ class ExplainRequest(_Request):
     )
     faithfulness: bool = Field(
         False, description="Also compute deletion/insertion curves and their areas."
+    )
+    hide: Hide | None = Field(
+        None, description="Hide part of the image from the model first (explore page)."
     )
 
     @field_validator("target", mode="before")

@@ -20,6 +20,7 @@ from .core.model import Model
 from .core.progress import Progress, ProgressCallback
 from .core.targets import Target
 from .explanation import Explanation
+from .hiding import Hide, shade
 from .requests import Checked, ExplainRequest, resolve_targets
 
 TOP_CLASSES = 5
@@ -42,6 +43,10 @@ def explain(
 
     t0 = time.perf_counter()
     batch = model.preprocess([loaded.image])
+    hidden = None
+    if request.hide is not None:
+        hidden = request.hide.mask(model, loaded.image)
+        batch = request.hide.apply(batch, hidden)
     probabilities = model.probabilities(batch)[0]
     t1 = time.perf_counter()
     targets = resolve_targets(probabilities, request.targets, request.top_k)
@@ -60,6 +65,7 @@ def explain(
         {"preprocess_and_predict_s": t1 - t0, "method_s": t2 - t1},
         started,
         faithfulness_steps,
+        hidden,
     )
 
 
@@ -78,10 +84,7 @@ def explain_many(
     if not isinstance(progress, Progress):
         progress = Progress(progress)
     request, method_cls = checked.request, checked.method
-    single = request.top_k in (None, 1) and (
-        request.target is None or len(request.targets or []) == 1
-    )
-    batched = single and method_cls.explain_batch is not Method.explain_batch
+    batched = shares_batches(checked)
     if not batched:
         for index, image in enumerate(images):
             try:
@@ -134,7 +137,8 @@ def shares_batches(checked: Checked[ExplainRequest]) -> bool:
     top one or one given) and a method with its own batch path."""
     request = checked.request
     one_class = request.top_k in (None, 1) and len(request.targets or [None]) == 1
-    return one_class and checked.method.explain_batch is not Method.explain_batch
+    batch_path = checked.method.explain_batch is not Method.explain_batch
+    return one_class and request.hide is None and batch_path
 
 
 def _explanation(
@@ -149,9 +153,11 @@ def _explanation(
     timings: dict[str, float],
     started: float,
     faithfulness_steps: int,
+    hidden: np.ndarray | None = None,
 ) -> Explanation:
     """The explanation of one image from what the method computed: shape checked,
-    faithfulness curves added where asked, provenance recorded."""
+    faithfulness curves added where asked, provenance recorded. ``hidden``: the pixels
+    the request hid, shaded in the result's image."""
     method_cls = checked.method
     t2 = time.perf_counter()
     maps = np.asarray(method_maps, dtype=np.float32)
@@ -179,10 +185,14 @@ def _explanation(
         return Target(int(i), model.info.label(int(i)), float(probabilities[i]))
 
     top = np.argsort(-probabilities, kind="stable")[:TOP_CLASSES]
+    image = np.asarray(model.fit_image(loaded.image), dtype=np.uint8)
+    if hidden is not None:
+        image = shade(image, hidden)
+        extras["hidden"] = round(float(hidden.mean()), 6)
     return Explanation(
         attributions=maps,
         targets=[as_target(i) for i in targets],
-        image=np.asarray(model.fit_image(loaded.image), dtype=np.uint8),
+        image=image,
         method=method_cls.name,
         settings=checked.settings.model_dump(mode="json"),
         model=model.info.summary(),
@@ -200,3 +210,57 @@ def _explanation(
         },
         extras=extras,
     )
+
+
+class Probe:
+    """One image made ready once for many predictions with parts of it hidden (the
+    explore page asks for one at every brush stroke): the image is decoded, resized and
+    normalised once, and its own probabilities kept to compare against."""
+
+    def __init__(self, model: Model, image: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+        self.model = model
+        self.image = image if isinstance(image, LoadedImage) else load_image(image, max_pixels)
+        self.batch = model.preprocess([self.image.image])
+        self.original = model.probabilities(self.batch)[0].astype(np.float64)
+
+    def predict(
+        self, hide: Hide | None = None, top_k: int = TOP_CLASSES, target: int | None = None
+    ) -> dict[str, Any]:
+        """Probabilities with ``hide`` applied: the classes most probable before or
+        after (``top_k`` of each), each with its ``probability``, its ``original`` one
+        and the ``change``; ``target`` (a class index) is reported on its own too, with
+        ``drop`` = original - probability (occlusion's value for a hidden window)."""
+        classes = len(self.original)
+        if target is not None and not 0 <= target < classes:
+            from .core.errors import TargetError
+
+            raise TargetError(f"target {target} is not a class (the model has {classes})")
+        batch, hidden = self.batch, 0.0
+        if hide is not None:
+            mask = hide.mask(self.model, self.image.image)
+            batch, hidden = hide.apply(self.batch, mask), float(mask.mean())
+        probabilities = self.model.probabilities(batch)[0].astype(np.float64)
+        k = min(top_k, classes)
+        order = np.argsort(-self.original, kind="stable")
+        after = np.argsort(-probabilities, kind="stable")
+        shown = set(order[:k].tolist()) | set(after[:k].tolist())
+
+        def entry(i: int) -> dict[str, Any]:
+            p, o = float(probabilities[i]), float(self.original[i])
+            return {
+                "index": i,
+                "label": self.model.info.label(i),
+                "probability": p,
+                "original": o,
+                "change": p - o,
+            }
+
+        answer: dict[str, Any] = {
+            "hidden": round(hidden, 6),
+            "classes": [entry(int(i)) for i in order if int(i) in shown],
+            "target": None,
+        }
+        if target is not None:
+            drop = float(self.original[target] - probabilities[target])
+            answer["target"] = {**entry(target), "drop": drop}
+        return answer

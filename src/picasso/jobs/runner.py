@@ -179,6 +179,10 @@ class JobRunner:
             raise JobError(f"model {job.model!r} of job {job.id} is not served any more")
         if job.method not in self.registry:
             raise JobError(f"method {job.method!r} of job {job.id} is not registered any more")
+        if request.hide is not None:
+            raise JobError(
+                "results with hidden pixels are not sanity-checked (check the whole image)"
+            )
         return SanityRequest(method=request.method, settings=request.settings, of=job.id)
 
     def sanity_problem(self, job: Job) -> str | None:

@@ -15,16 +15,15 @@ import numpy as np
 from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, Response, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..catalog import method_entry, model_entry
 from ..core.errors import quoted
-from ..core.images import load_image
+from ..hiding import Hide
 from ..jobs import Job
 from ..jobs.store import FINISHED
 from ..render import PERCENTILE, Display, Sign, colorbar_png, colored, rgba_png
-from ..requests import AuditRequest, ExplainRequest, check
-from ..service import explain
+from ..requests import AuditRequest, ExplainRequest
 from .errors import documented
 from .state import Services, ServicesDep, job_or_404, stopping
 from .uploads import store_dataset, store_upload
@@ -64,9 +63,19 @@ class AuditJobRequest(AuditRequest):
 
 
 class PredictRequest(BaseModel):
+    """Class probabilities of an uploaded image, optionally with part of it hidden."""
+
+    model_config = ConfigDict(extra="forbid")
+
     model: str = Field(max_length=200, description="A model name from /models.")
     image: Sha256
-    top_k: int = Field(5, ge=1, le=1000, description="How many classes to return.")
+    top_k: int = Field(
+        5, ge=1, le=1000, description="Return the k most probable classes, before and after."
+    )
+    hide: Hide | None = Field(None, description="Pixels to hide and their fill (optional).")
+    target: int | None = Field(
+        None, ge=0, description="Also report this class on its own, with its drop."
+    )
 
 
 def _image_path(services: Services, sha256: str) -> Path:
@@ -310,8 +319,16 @@ def job_layer(
     responses=documented(*POSTED, 404, 409),
 )
 def predict(services: ServicesDep, body: PredictRequest) -> dict[str, Any]:
+    """The classes most probable before or after hiding (``top_k`` of each), each with
+    ``probability``, ``original`` (without hiding) and ``change``; ``hidden`` is the
+    share of the model's input hidden. With ``target``, that class on its own, with
+    ``drop`` = original - probability: hiding one occlusion window (same fill, score
+    "probability") gives the value occlusion measured there. A mask is checked like an
+    upload (base64 PNG of at most 2 MB, at the model's input size or the image's);
+    boxes must lie in the image. One forward pass: meant to be called at every brush
+    stroke."""
     model = services.runner.model(body.model)
-    image = load_image(_image_path(services, body.image), services.settings.max_pixels)
-    request = ExplainRequest(method="class-probabilities", settings={"classes": body.top_k})
-    exp = explain(model, image, check(request, model, services.registry))
-    return {"model": body.model, "classes": exp.extras["classes"]}
+    probe = services.probes.get(
+        model, _image_path(services, body.image), services.settings.max_pixels
+    )
+    return {"model": body.model, **probe.predict(body.hide, body.top_k, body.target)}

@@ -4,9 +4,12 @@ FastAPI dependencies that hand it to routes. Built in the lifespan, never at imp
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -15,7 +18,32 @@ from fastapi.templating import Jinja2Templates
 from ..core.model import Model
 from ..jobs import Job, JobRunner, JobStore
 from ..plugins import MethodRegistry
+from ..service import Probe
 from .settings import WebSettings
+
+
+class Probes:
+    """The last few images made ready for the explore page's predictions (one
+    :class:`~picasso.service.Probe` per model and image), so that a brush stroke costs
+    one forward pass, not a decode and a resize too."""
+
+    def __init__(self, size: int = 16) -> None:
+        self.size = size
+        self._probes: OrderedDict[tuple[str, str], Probe] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, model: Model, path: Path, max_pixels: int) -> Probe:
+        key = (model.info.name, path.name)
+        with self._lock:
+            if key in self._probes:
+                self._probes.move_to_end(key)
+                return self._probes[key]
+        probe = Probe(model, path, max_pixels)  # outside the lock: other images go on
+        with self._lock:
+            self._probes[key] = probe
+            while len(self._probes) > self.size:
+                self._probes.popitem(last=False)
+        return probe
 
 
 @dataclass(frozen=True)
@@ -27,6 +55,7 @@ class Services:
     registry: MethodRegistry
     runner: JobRunner
     templates: Jinja2Templates
+    probes: Probes = field(default_factory=Probes)
 
     @property
     def store(self) -> JobStore:
