@@ -95,6 +95,96 @@ def test_predict(client):
     assert out["classes"][0]["label"] == "7" and len(out["classes"]) == 3
 
 
+def _mask_png(width, height, box=None, fmt="PNG"):
+    import base64
+
+    mask = Image.new("L", (width, height), 0)
+    if box:
+        mask.paste(255, box)
+    buffer = io.BytesIO()
+    mask.save(buffer, format=fmt)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_predict_with_hidden_pixels(client):
+    """A mask as boxes or as a PNG (at the input size, or at the image's own size)
+    gives the same answer; the target's drop is its original minus its probability."""
+    image = upload(client, demo_images("tank-overcast")[0]).json()
+    base = {"model": "tanks-fair", "image": image["sha256"], "target": 1}
+    by_boxes = client.post(
+        "/api/v1/predict", json={**base, "hide": {"boxes": [[16, 24, 48, 56]], "fill": "blur"}}
+    )
+    assert by_boxes.status_code == 200, by_boxes.text
+    out = by_boxes.json()
+    assert out["hidden"] == pytest.approx(32 * 32 / 64**2)
+    target = out["target"]
+    assert target["label"] == "tank"
+    assert target["drop"] == pytest.approx(target["original"] - target["probability"])
+    assert abs(target["drop"]) > 1e-3  # hiding the middle of the scene changes something
+    png = {"png": _mask_png(64, 64, (16, 24, 48, 56)), "fill": "blur"}
+    assert client.post("/api/v1/predict", json={**base, "hide": png}).json() == out
+    width, height = image["width"], image["height"]
+    scaled = {  # the same region drawn on the uploaded image (the demo scene is 64x64 too)
+        "png": _mask_png(
+            width,
+            height,
+            (16 * width // 64, 24 * height // 64, 48 * width // 64, 56 * height // 64),
+        ),
+        "fill": "blur",
+    }
+    assert client.post("/api/v1/predict", json={**base, "hide": scaled}).json()["hidden"] > 0.2
+    plain = client.post("/api/v1/predict", json=base).json()
+    assert plain["hidden"] == 0 and plain["target"]["drop"] == 0
+
+
+@pytest.mark.parametrize(
+    ("hide", "fragment"),
+    [
+        ({"png": "%%%"}, "not valid base64"),
+        ({"png": _mask_png(64, 63)}, "must be 64x64"),
+        ({"png": _mask_png(64, 64, fmt="JPEG")}, "must be a PNG"),
+        ({"boxes": [[70, 0, 80, 8]]}, "outside the 64x64 image"),
+        ({"boxes": [[8, 0, 4, 8]]}, "0 <= x0 < x1"),
+        ({"boxes": [[0, 0, 4, 4]], "png": _mask_png(64, 64)}, "exactly one of boxes or png"),
+        ({"boxes": [[0, 0, 4]]}, "boxes"),
+        ({"boxes": [[0, 0, 4, 4]], "fill": "purple"}, "fill"),
+        ({"boxes": [[0, 0, 4, 4]], "shape": "circle"}, "shape"),
+    ],
+)
+def test_predict_refuses_malformed_masks(client, hide, fragment):
+    image = upload(client, demo_images("tank-overcast")[0]).json()
+    body = {"model": "tanks-fair", "image": image["sha256"], "hide": hide}
+    response = client.post("/api/v1/predict", json=body)
+    assert response.status_code == 422
+    assert fragment in str(response.json()["detail"])
+
+
+def test_predict_refuses_a_target_that_is_no_class_and_an_unknown_image(client):
+    image = upload(client, demo_images("tank-overcast")[0]).json()
+    body = {"model": "tanks-fair", "image": image["sha256"], "target": 2}
+    response = client.post("/api/v1/predict", json=body)
+    assert response.status_code == 422 and "not a class" in response.json()["detail"]
+    response = client.post("/api/v1/predict", json={**body, "target": 0, "image": "0" * 64})
+    assert response.status_code == 404
+
+
+def test_a_job_with_hidden_pixels_records_them(client):
+    """'Save as a result' on the explore page is a job like any other, with the mask."""
+    image = upload(client, demo_images("tank-overcast")[0]).json()
+    hide = {"boxes": [[0, 0, 64, 20]], "fill": 0.0}
+    body = {"model": "tanks-fair", "image": image["sha256"], "method": "class-probabilities"}
+    job = wait(client, client.post("/api/v1/jobs", json={**body, "hide": hide}).json()["id"])
+    assert job["status"] == "done" and job["request"]["hide"]["boxes"] == [[0, 0, 64, 20]]
+    result = client.get(job["result"]["json"]).json()
+    assert result["extras"]["hidden"] == pytest.approx(20 / 64)
+    predicted = client.post(
+        "/api/v1/predict", json={"model": "tanks-fair", "image": image["sha256"], "hide": hide}
+    ).json()
+    saved = {c["index"]: c["probability"] for c in result["extras"]["classes"]}
+    for c in predicted["classes"]:
+        assert saved[c["index"]] == pytest.approx(c["probability"], abs=1e-6)
+
+
 @pytest.mark.parametrize(
     ("make", "status", "fragment"),
     [

@@ -356,3 +356,119 @@ def test_every_method_renders_in_the_browser(server, page):
             assert page.locator("img.heat").first.evaluate("img => img.naturalWidth") == 64
     page.goto(f"{server}/history")
     assert page.locator("table.history tbody tr").count() >= len(methods)
+
+
+# -- explore -----------------------------------------------------------------------------
+def explore(page, url: str) -> None:
+    page.goto(url)
+    page.wait_for_selector("#explore[data-settled=true] #explore-bars tr[data-index]")
+
+
+def settled(page) -> None:
+    """Wait until the probabilities shown answer what is on the canvas now."""
+    page.wait_for_timeout(60)  # past the 30 ms debounce
+    page.wait_for_selector("#explore[data-settled=true]")
+
+
+def tank_probability(page) -> float:
+    row = page.locator("#explore-bars tr", has_text="tank")
+    return float(row.get_attribute("data-probability"))
+
+
+def drag_rectangle(page, x0: float, y0: float, x1: float, y1: float, size: int = 64) -> None:
+    """Drag the rectangle tool from (x0, y0) to (x1, y1), in pixels of the model input."""
+    page.keyboard.press("r")
+    box = page.locator("#explore-paint").bounding_box()
+    scale = box["width"] / size
+    page.mouse.move(box["x"] + x0 * scale, box["y"] + y0 * scale)
+    page.mouse.down()
+    page.mouse.move(box["x"] + (x0 + x1) / 2 * scale, box["y"] + (y0 + y1) / 2 * scale)
+    page.mouse.move(box["x"] + x1 * scale, box["y"] + y1 * scale)
+    page.mouse.up()
+    settled(page)
+
+
+@pytest.mark.parametrize(
+    ("scene", "region", "model", "moves"),
+    [
+        # the tank on an overcast scene: the fair model loses it, the biased one does not
+        ("tank-overcast", (6, 28, 34, 48), "tanks-fair", True),
+        ("tank-overcast", (6, 28, 34, 48), "tanks-biased", False),
+        # the sunny sky: the biased model called the sunny tank "forest"; without the
+        # sky it sees a tank; the fair model does not care
+        ("tank-sunny", (0, 0, 64, 26), "tanks-biased", True),
+        ("tank-sunny", (0, 0, 64, 26), "tanks-fair", False),
+    ],
+)
+def test_painting_over_the_tank_or_the_sky(server, page, scene, region, model, moves):
+    explore(page, f"{server}/explore?model={model}&sample={scene}")
+    before = tank_probability(page)
+    drag_rectangle(page, *region)
+    after = tank_probability(page)
+    hidden = float(page.get_attribute("#explore", "data-hidden"))
+    x0, y0, x1, y1 = region
+    assert hidden == pytest.approx((x1 - x0) * (y1 - y0) / 64**2, abs=0.02)
+    if moves:
+        assert abs(after - before) > 0.5, (before, after)
+    else:
+        assert abs(after - before) < 0.05, (before, after)
+    # undo brings the original answer back; redo the painted one
+    page.click("#undo")
+    settled(page)
+    assert page.get_attribute("#explore", "data-hidden") == "0"
+    assert tank_probability(page) == pytest.approx(before, abs=1e-6)
+    page.keyboard.press("Control+y")
+    settled(page)
+    assert tank_probability(page) == pytest.approx(after, abs=1e-6)
+    # invert: only the painted region is left
+    page.check("#invert")
+    settled(page)
+    inverted = float(page.get_attribute("#explore", "data-hidden"))
+    assert inverted == pytest.approx(1 - hidden, abs=1e-6)
+    if SCREENSHOTS and model == "tanks-fair" and scene == "tank-overcast":
+        page.uncheck("#invert")
+        settled(page)
+        page.screenshot(path=str(Path(SCREENSHOTS) / "web-explore.png"), full_page=True)
+
+
+def test_the_patch_gives_the_occlusion_maps_value_and_saves_as_a_result(server, page):
+    sha = upload_file(server, demo_images("tank-overcast")[0])
+    body = {"model": "tanks-fair", "image": sha, "method": "occlusion", "target": 1}
+    body["settings"] = {"window": 16, "stride": 16, "baseline": "blur"}
+    job = post_json(f"{server}/api/v1/jobs", body)
+    page.goto(f"{server}/jobs/{job['id']}")
+    page.wait_for_selector(".result")
+    page.click("a[href^='/explore?job=']")
+    page.wait_for_selector("#explore[data-settled=true] #explore-bars tr[data-index]")
+    assert page.input_value("#overlay-select") == job["id"]  # the map beneath the paint
+    assert page.locator("#explore-overlay").evaluate("img => img.naturalWidth") == 64
+    with urllib.request.urlopen(f"{server}/api/v1/jobs/{job['id']}/result.npy") as response:
+        maps = np.load(io.BytesIO(response.read()))
+    page.keyboard.press("p")
+    page.select_option("#fill", "blur")
+    page.fill("#patch-step", "16")
+    page.dispatch_event("#patch-step", "change")
+    box = page.locator("#explore-paint").bounding_box()
+    scale = box["width"] / 64
+    page.mouse.move(box["x"] + 22 * scale, box["y"] + 41 * scale)  # within (16, 32)'s window
+    settled(page)
+    readout = page.locator("#patch-readout")
+    assert (readout.get_attribute("data-x"), readout.get_attribute("data-y")) == ("16", "32")
+    drop = float(readout.get_attribute("data-drop"))
+    assert drop == pytest.approx(float(maps[0, 40, 20]), abs=1e-5)
+    assert drop > 0.1  # the tank's window: a real drop, not 0 = 0
+    page.focus("#explore-paint")  # the keyboard moves the patch by one step
+    page.keyboard.press("ArrowRight")
+    settled(page)
+    assert readout.get_attribute("data-x") == "32"
+    assert float(readout.get_attribute("data-drop")) == pytest.approx(
+        float(maps[0, 40, 40]), abs=1e-5
+    )
+    page.click("#save")
+    page.wait_for_url(re.compile(r".*/jobs/[0-9a-f]{32}$"))
+    page.wait_for_selector(".result")
+    assert "class-probabilities" in page.text_content("h2")
+    saved = page.url.rsplit("/", 1)[1]
+    with urllib.request.urlopen(f"{server}/api/v1/jobs/{saved}") as response:
+        request = json.loads(response.read())["request"]
+    assert request["hide"]["boxes"] == [[32, 32, 48, 48]] and request["hide"]["fill"] == "blur"

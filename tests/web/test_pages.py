@@ -457,3 +457,60 @@ def test_several_visualizations_at_once_make_a_grid(client):
         },
     )
     assert bad.status_code == 422 and "must not exceed window" in bad.text
+
+
+def test_explore_pages_samples_uploads_and_links(client):
+    start = client.get("/explore?model=tanks-fair")
+    assert start.status_code == 200 and "sample=tank-overcast" in start.text
+    assert 'href="/explore?model=tanks-fair"' in client.get("/?model=tanks-fair").text
+    opened = client.get("/explore?model=tanks-fair&sample=tank-overcast")  # follows the redirect
+    assert opened.status_code == 200 and 'data-width="64"' in opened.text
+    sha = re.search(r'data-image="([0-9a-f]{64})"', opened.text).group(1)
+    fitted = client.get(f"/explore/input.png?model=tanks-fair&image={sha}")
+    assert Image.open(io.BytesIO(fitted.content)).size == (64, 64)
+    # the model switcher keeps the image
+    assert f'name="image" value="{sha}"' in opened.text
+    data = demo_images("forest-sunny")[0].read_bytes()
+    files = {"file": ("forest.png", data, "image/png")}
+    uploaded = client.post("/explore", data={"model": "tanks-fair"}, files=files)
+    assert uploaded.status_code == 200 and "data-image=" in uploaded.text
+    # a result links to the explore page, which opens with its map beneath the paint
+    job = client.post(
+        "/api/v1/jobs",
+        json={
+            "model": "tanks-fair",
+            "image": sha,
+            "method": "occlusion",
+            "settings": {"window": 16, "stride": 16},
+        },
+    ).json()
+    wait(client, job["id"])
+    result = client.get(f"/jobs/{job['id']}").text
+    assert f'href="/explore?job={job["id"]}"' in result
+    explored = client.get(f"/explore?job={job['id']}")
+    assert f'<option value="{job["id"]}" selected>' in explored.text
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "fragment"),
+    [
+        ("/explore?model=nope", 404, "unknown model"),
+        ("/explore?model=tanks-fair&sample=../../etc/passwd", 404, "no sample image"),
+        ("/explore?model=tanks-fair&image=" + "0" * 64, 404, "no uploaded image"),
+        ("/explore?model=tanks-fair&image=not-a-hash", 404, "no uploaded image"),
+        ("/explore?job=" + "0" * 32, 404, "no job"),
+        ("/explore/input.png?model=nope&image=" + "0" * 64, 404, "unknown model"),
+    ],
+)
+def test_explore_refuses_what_does_not_exist(client, url, status, fragment):
+    response = client.get(url)
+    assert response.status_code == status and fragment in response.text
+
+
+def test_explore_upload_checks_the_file(client):
+    bad = client.post(
+        "/explore", data={"model": "tanks-fair"}, files={"file": ("x.png", b"nope", "image/png")}
+    )
+    assert bad.status_code == 422 and "not a readable image" in bad.text
+    empty = client.post("/explore", data={"model": "tanks-fair"})
+    assert empty.status_code == 422 and "choose an image file" in empty.text

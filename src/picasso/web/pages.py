@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import difflib
 import functools
+import hashlib
+import io
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -33,6 +37,7 @@ from .templating import error_page, render
 from .uploads import store_dataset, store_upload
 
 router = APIRouter(include_in_schema=False)
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def sample_names(model: Model | None = None) -> list[str]:
@@ -750,3 +755,109 @@ async def login(request: Request) -> Response:
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
     return response
+
+
+# -- explore ---------------------------------------------------------------------------
+def _overlays(services: Services, model: str, sha256: str) -> list[dict[str, Any]]:
+    """Finished maps of this image by this model (newest first), to paint over."""
+    found = []
+    for job in services.store.list(500):
+        method = services.registry.get(job.method)
+        if (
+            job.kind == "explain"
+            and job.status == "done"
+            and job.model == model
+            and job.image.sha256 == sha256
+            and method is not None
+            and method.produces_map
+            and not getattr(job.request, "hide", None)
+        ):
+            found.append({"id": job.id, "label": f"{job.method} ({job.id[:8]})"})
+    return found
+
+
+@router.get("/explore", response_class=HTMLResponse)
+def explore(
+    request: Request,
+    services: ServicesDep,
+    model: str | None = None,
+    image: str = "",
+    sample: str = "",
+    job: str = "",
+    overlay: str = "",
+) -> Response:
+    """Paint over an image and watch the model's probabilities change. Without an
+    image: pick a sample or upload one; ``job=<id>`` opens a result's image with its
+    map beneath the paint."""
+    if job:
+        of = job_or_404(services, job)
+        if of.kind != "explain":
+            raise HTTPException(404, f"job {job[:80]} is not a visualization")
+        return RedirectResponse(
+            f"/explore?model={quote(of.model)}&image={of.image.sha256}&overlay={of.id}",
+            status_code=303,
+        )
+    if missing := unknown_model_page(request, model):
+        return missing
+    name = model or next(iter(services.models))
+    current = services.models[name]
+    if sample:
+        if sample not in sample_names():
+            raise HTTPException(404, f"no sample image {quoted(sample)}")
+        data = (IMAGES_DIR / f"{sample}.png").read_bytes()
+        sha256 = hashlib.sha256(data).hexdigest()
+        services.store.save_image(sha256, data)
+        return RedirectResponse(f"/explore?model={quote(name)}&image={sha256}", status_code=303)
+    if not image:
+        return render(request, "explore_start.html", model=name, samples=sample_names(current))
+    if not SHA256.match(image) or not services.store.image_path(image).is_file():
+        raise HTTPException(404, f"no uploaded image {quoted(image)}")
+    height, width = current.info.input_size
+    return render(
+        request,
+        "explore.html",
+        model=name,
+        image=image,
+        width=width,
+        height=height,
+        labels=[current.info.label(i) for i in range(len(current.info.labels))],
+        overlays=_overlays(services, name, image),
+        overlay=overlay,
+        switch={"action": "/explore", "keep": {"image": image}},
+    )
+
+
+@router.get("/explore/input.png")
+def explore_input(services: ServicesDep, model: str, image: str) -> Response:
+    """The image as ``model`` sees it (resized and cropped to its input size)."""
+    if model not in services.models:
+        raise HTTPException(404, f"unknown model {quoted(model)}")
+    if not SHA256.match(image) or not services.store.image_path(image).is_file():
+        raise HTTPException(404, f"no uploaded image {quoted(image)}")
+    current = services.models[model]
+    probe = services.probes.get(
+        current, services.store.image_path(image), services.settings.max_pixels
+    )
+    buffer = io.BytesIO()
+    current.fit_image(probe.image.image).save(buffer, format="PNG")
+    return Response(
+        buffer.getvalue(), media_type="image/png", headers={"Cache-Control": "max-age=3600"}
+    )
+
+
+@router.post("/explore")
+async def explore_upload(request: Request) -> Response:
+    """The explore start page's upload: keep the image, then open it."""
+    form = await request.form(max_files=1, max_fields=10)
+    try:
+        model = str(form.get("model") or "")
+        if missing := unknown_model_page(request, model or None):
+            return missing
+        file = form.get("file")
+        if not isinstance(file, UploadFile) or not file.filename:
+            return error_page(request, 422, "choose an image file to explore")
+        stored = await run_in_threadpool(store_upload, get_services(request), file)
+    finally:
+        await form.close()
+    target = f"/explore?model={quote(model)}&image={stored.sha256}"
+    return RedirectResponse(target, status_code=303)

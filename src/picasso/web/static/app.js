@@ -218,10 +218,421 @@ function results() {
   });
 }
 
+function explore() {
+  // The explore page: paint a mask over the image (at the model's input size) and ask
+  // POST /api/v1/predict for the probabilities with those pixels hidden. One request in
+  // flight at a time: while one runs, only the latest state waits to be sent.
+  const root = document.getElementById("explore");
+  if (!root) return;
+  const W = Number(root.dataset.width);
+  const H = Number(root.dataset.height);
+  const view = document.getElementById("explore-paint");
+  const ctx = view.getContext("2d");
+  const mask = document.createElement("canvas"); // white = painted, transparent = not
+  mask.width = W;
+  mask.height = H;
+  const mctx = mask.getContext("2d");
+  const $ = (id) => document.getElementById(id);
+  const status = $("explore-status");
+  const bars = $("explore-bars").querySelector("tbody");
+  const brush = $("brush-size");
+  const patchSize = $("patch-size");
+  const patchStep = $("patch-step");
+  const fill = $("fill");
+  const fillCustom = $("fill-custom");
+  const invert = $("invert");
+  const target = $("target");
+  const patchReadout = $("patch-readout");
+  const undoButton = $("undo");
+  const redoButton = $("redo");
+  const overlay = $("explore-overlay");
+  const overlaySelect = $("overlay-select");
+  const overlayOpacity = $("overlay-opacity");
+  const undo = [];
+  const redo = [];
+  const MAX_UNDO = 50;
+  let painted = false; // whether the mask holds any paint
+  let stroke = null; // {x, y} of the last brush point, or the rectangle's corner
+  let rect = null; // the rectangle being dragged: {x0, y0, x1, y1}
+  let patch = null; // the patch's box [x0, y0, x1, y1]
+  let inFlight = false;
+  let waiting = null; // the latest request body not yet sent
+  let lastSent = "";
+  let timer = null;
+  let original = null; // the first answer: the image with nothing hidden
+
+  const tool = () => root.querySelector("input[name=tool]:checked").value;
+  const fillValue = () => {
+    if (fill.value === "mean" || fill.value === "blur") return fill.value;
+    const value = fill.value === "custom" ? Number(fillCustom.value) : Number(fill.value);
+    return Number.isFinite(value) ? value : 0;
+  };
+  const size = () => Math.max(1, Math.min(W, H, Math.round(Number(patchSize.value) || 1)));
+  const step = () => Math.max(1, Math.round(Number(patchStep.value) || 1));
+  const hideRule = (extra) => ({ fill: fillValue(), blur_window: size(), ...extra });
+
+  function body() {
+    // What the server is asked now: the patch alone (patch tool), or the painted mask.
+    const base = { model: root.dataset.model, image: root.dataset.image, top_k: 5 };
+    if (target.value !== "") base.target = Number(target.value);
+    if (tool() === "patch") {
+      if (patch) base.hide = hideRule({ boxes: [patch] });
+    } else if (painted || invert.checked) {
+      base.hide = hideRule({ png: mask.toDataURL("image/png"), invert: invert.checked });
+    }
+    return base;
+  }
+
+  function draw() {
+    // Hidden pixels are shown dark; the patch as a dark square with an outline.
+    ctx.clearRect(0, 0, W, H);
+    ctx.save();
+    if (tool() === "patch") {
+      if (patch) {
+        ctx.fillStyle = "rgba(20, 24, 32, 0.75)";
+        ctx.fillRect(patch[0], patch[1], patch[2] - patch[0], patch[3] - patch[1]);
+      }
+    } else {
+      if (invert.checked) {
+        ctx.fillStyle = "rgba(20, 24, 32, 0.75)";
+        ctx.fillRect(0, 0, W, H);
+        ctx.globalCompositeOperation = "destination-out";
+        ctx.drawImage(mask, 0, 0);
+      } else {
+        ctx.drawImage(mask, 0, 0);
+        ctx.globalCompositeOperation = "source-in";
+        ctx.fillStyle = "rgba(20, 24, 32, 0.75)";
+        ctx.fillRect(0, 0, W, H);
+      }
+      ctx.globalCompositeOperation = "source-over";
+      if (rect) {
+        ctx.strokeStyle = "#ffcc33";
+        ctx.lineWidth = 1;
+        ctx.strokeRect(rect.x0 + 0.5, rect.y0 + 0.5, rect.x1 - rect.x0 - 1, rect.y1 - rect.y0 - 1);
+      }
+    }
+    ctx.restore();
+  }
+
+  function settle() {
+    // data-settled="true": the answer shown is for what is on the canvas (tests wait on it).
+    root.dataset.settled = String(!inFlight && !waiting && timer === null);
+  }
+
+  function request(now) {
+    // Coalesce: remember the latest state; send it when nothing is in flight.
+    window.clearTimeout(timer);
+    timer = null;
+    const send = () => {
+      timer = null;
+      const b = body();
+      if (JSON.stringify(b) !== lastSent || now) waiting = b;
+      pump();
+      settle();
+    };
+    if (now) send();
+    else {
+      timer = window.setTimeout(send, 30);
+      settle();
+    }
+  }
+
+  function pump() {
+    if (inFlight || !waiting) return;
+    const b = waiting;
+    waiting = null;
+    inFlight = true;
+    lastSent = JSON.stringify(b);
+    const started = performance.now();
+    fetch("/api/v1/predict", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(b),
+    }).then((response) => response.json().then((json) => ({ ok: response.ok, json })))
+      .then(({ ok, json }) => {
+        if (!ok) throw new Error(typeof json.detail === "string" ? json.detail : JSON.stringify(json.detail));
+        show(json, b, performance.now() - started);
+      })
+      .catch((error) => {
+        status.textContent = `the model could not answer: ${error.message}`;
+        status.classList.add("field-error");
+      })
+      .finally(() => {
+        inFlight = false;
+        pump();
+        settle();
+      });
+  }
+
+  function show(json, sent, ms) {
+    if (!original) {
+      original = json;
+      if (!target.options.length) {
+        json.classes.forEach((c) => target.add(new Option(c.label, String(c.index))));
+      }
+      target.value = String(json.classes[0].index);
+      request(true);
+    }
+    status.classList.remove("field-error");
+    const hidden = (json.hidden * 100).toFixed(1);
+    status.textContent = `${hidden} % of the image hidden · answered in ${Math.round(ms)} ms`;
+    root.dataset.hidden = String(json.hidden);
+    bars.replaceChildren(...json.classes.map((c) => {
+      const row = document.createElement("tr");
+      row.dataset.index = String(c.index);
+      row.dataset.probability = String(c.probability);
+      const name = document.createElement("td");
+      name.textContent = c.label;
+      const bar = document.createElement("td");
+      bar.className = "prob-cell";
+      bar.innerHTML = '<span class="prob-bar"><span class="now"></span><span class="was"></span></span> <span class="value"></span>';
+      bar.querySelector(".now").style.width = `${(c.probability * 100).toFixed(2)}%`;
+      bar.querySelector(".was").style.left = `${(c.original * 100).toFixed(2)}%`;
+      bar.querySelector(".value").textContent = c.probability.toFixed(3);
+      const change = document.createElement("td");
+      change.className = c.change < -0.0005 ? "down" : (c.change > 0.0005 ? "up" : "");
+      change.textContent = `${c.change >= 0 ? "+" : "−"}${Math.abs(c.change).toFixed(3)}`;
+      row.append(name, bar, change);
+      return row;
+    }));
+    if (json.target && sent.hide && sent.hide.boxes) {
+      const [x0, y0] = sent.hide.boxes[0];
+      const t = json.target;
+      patchReadout.textContent = `p(${t.label}) with the patch at (${x0}, ${y0}): ${t.probability.toFixed(4)} · original ${t.original.toFixed(4)} · drop ${t.drop.toFixed(4)}`;
+      patchReadout.dataset.drop = String(t.drop);
+      patchReadout.dataset.x = String(x0);
+      patchReadout.dataset.y = String(y0);
+    }
+    root.dataset.answers = String(Number(root.dataset.answers || 0) + 1);
+  }
+
+  function point(e) {
+    const box = view.getBoundingClientRect();
+    return {
+      x: Math.max(0, Math.min(W - 1e-6, ((e.clientX - box.left) / box.width) * W)),
+      y: Math.max(0, Math.min(H - 1e-6, ((e.clientY - box.top) / box.height) * H)),
+    };
+  }
+
+  function remember() {
+    undo.push(mctx.getImageData(0, 0, W, H));
+    if (undo.length > MAX_UNDO) undo.shift();
+    redo.length = 0;
+    buttons();
+  }
+
+  function buttons() {
+    undoButton.disabled = !undo.length;
+    redoButton.disabled = !redo.length;
+  }
+
+  function restore(from, to) {
+    if (!from.length) return;
+    to.push(mctx.getImageData(0, 0, W, H));
+    mctx.putImageData(from.pop(), 0, 0);
+    painted = hasPaint();
+    buttons();
+    draw();
+    request();
+  }
+
+  function hasPaint() {
+    const data = mctx.getImageData(0, 0, W, H).data;
+    for (let i = 3; i < data.length; i += 4) if (data[i] >= 128) return true;
+    return false;
+  }
+
+  function dab(from, to) {
+    mctx.strokeStyle = "#fff";
+    mctx.fillStyle = "#fff";
+    mctx.lineCap = "round";
+    mctx.lineWidth = Number(brush.value);
+    mctx.beginPath();
+    mctx.moveTo(from.x, from.y);
+    mctx.lineTo(to.x, to.y);
+    mctx.stroke();
+    mctx.beginPath();
+    mctx.arc(to.x, to.y, Number(brush.value) / 2, 0, 2 * Math.PI);
+    mctx.fill();
+    painted = true;
+  }
+
+  function placePatch(p) {
+    // Windows start on multiples of the step, as occlusion's do with that stride.
+    const s = size();
+    const st = step();
+    const last = Math.max(0, Math.ceil((W - s) / st)) * st;
+    const lastY = Math.max(0, Math.ceil((H - s) / st)) * st;
+    const x0 = Math.max(0, Math.min(last, Math.round((p.x - s / 2) / st) * st));
+    const y0 = Math.max(0, Math.min(lastY, Math.round((p.y - s / 2) / st) * st));
+    const next = [x0, y0, Math.min(W, x0 + s), Math.min(H, y0 + s)];
+    if (patch && next.every((v, i) => v === patch[i])) return;
+    patch = next;
+    draw();
+    request();
+  }
+
+  view.addEventListener("pointerdown", (e) => {
+    e.preventDefault();
+    view.focus();
+    view.setPointerCapture(e.pointerId);
+    const p = point(e);
+    if (tool() === "patch") {
+      placePatch(p);
+      return;
+    }
+    remember();
+    if (tool() === "brush") {
+      stroke = p;
+      dab(p, p);
+      draw();
+      request();
+    } else {
+      stroke = p;
+      rect = { x0: Math.floor(p.x), y0: Math.floor(p.y), x1: Math.ceil(p.x), y1: Math.ceil(p.y) };
+      draw();
+    }
+  });
+  view.addEventListener("pointermove", (e) => {
+    const p = point(e);
+    if (tool() === "patch") {
+      if (e.pointerType === "mouse" || e.buttons) placePatch(p);
+      return;
+    }
+    if (!stroke) return;
+    if (tool() === "brush") {
+      dab(stroke, p);
+      stroke = p;
+      draw();
+      request();
+    } else {
+      rect = {
+        x0: Math.floor(Math.min(stroke.x, p.x)),
+        y0: Math.floor(Math.min(stroke.y, p.y)),
+        x1: Math.ceil(Math.max(stroke.x, p.x)),
+        y1: Math.ceil(Math.max(stroke.y, p.y)),
+      };
+      draw();
+    }
+  });
+  const end = () => {
+    if (rect) {
+      mctx.fillStyle = "#fff";
+      mctx.fillRect(rect.x0, rect.y0, Math.max(1, rect.x1 - rect.x0), Math.max(1, rect.y1 - rect.y0));
+      painted = true;
+      rect = null;
+      draw();
+      request();
+    }
+    stroke = null;
+  };
+  view.addEventListener("pointerup", end);
+  view.addEventListener("pointercancel", end);
+
+  view.addEventListener("keydown", (e) => {
+    // The patch moves with the arrow keys, one step at a time.
+    if (tool() !== "patch") return;
+    const moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+    if (!moves[e.key]) return;
+    e.preventDefault();
+    const s = size();
+    const [dx, dy] = moves[e.key];
+    const x = (patch ? patch[0] : 0) + dx * step() + s / 2;
+    const y = (patch ? patch[1] : 0) + dy * step() + s / 2;
+    placePatch({ x, y });
+  });
+
+  document.addEventListener("keydown", (e) => {
+    const typing = e.target.matches && e.target.matches("input[type=number], input[type=text], select");
+    if ((e.ctrlKey || e.metaKey) && (e.key === "z" || e.key === "Z" || e.key === "y")) {
+      e.preventDefault();
+      if (e.key === "y" || e.shiftKey) restore(redo, undo);
+      else restore(undo, redo);
+      return;
+    }
+    if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
+    const tools = { b: "brush", r: "rect", p: "patch" };
+    if (tools[e.key]) {
+      const radio = root.querySelector(`input[name=tool][value=${tools[e.key]}]`);
+      radio.checked = true;
+      radio.dispatchEvent(new Event("change", { bubbles: true }));
+    } else if (e.key === "[" || e.key === "]") {
+      brush.value = String(Number(brush.value) + (e.key === "]" ? 1 : -1));
+      brush.dispatchEvent(new Event("input"));
+    }
+  });
+
+  root.querySelectorAll("input[name=tool]").forEach((r) => r.addEventListener("change", () => {
+    view.dataset.tool = tool();
+    draw();
+    request();
+  }));
+  const brushOut = $("brush-size-out");
+  brush.addEventListener("input", () => { brushOut.textContent = brush.value; });
+  brushOut.textContent = brush.value;
+  [patchSize, patchStep].forEach((input) => input.addEventListener("change", () => {
+    if (patch) placePatch({ x: patch[0] + size() / 2, y: patch[1] + size() / 2 });
+    request();
+  }));
+  fill.addEventListener("change", () => {
+    $("fill-custom-label").hidden = fill.value !== "custom";
+    request();
+  });
+  fillCustom.addEventListener("change", () => request());
+  invert.addEventListener("change", () => { draw(); request(); });
+  target.addEventListener("change", () => request(true));
+  undoButton.addEventListener("click", () => restore(undo, redo));
+  redoButton.addEventListener("click", () => restore(redo, undo));
+  $("clear").addEventListener("click", () => {
+    if (!painted && !patch) return;
+    remember();
+    mctx.clearRect(0, 0, W, H);
+    painted = false;
+    patch = null;
+    draw();
+    request();
+  });
+
+  const showOverlay = () => {
+    const id = overlaySelect.value;
+    overlay.hidden = !id;
+    if (id) overlay.src = `/api/v1/jobs/${id}/layers/map-0.png`;
+    overlay.style.opacity = String(overlayOpacity.value / 100);
+  };
+  overlaySelect.addEventListener("change", showOverlay);
+  overlayOpacity.addEventListener("input", showOverlay);
+  showOverlay();
+
+  $("save").addEventListener("click", () => {
+    // A job like any other (class probabilities with these pixels hidden).
+    const b = body();
+    const job = { model: b.model, image: b.image, method: "class-probabilities", settings: {} };
+    if (b.hide) job.hide = b.hide;
+    fetch("/api/v1/jobs", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(job),
+    }).then((response) => response.json().then((json) => ({ ok: response.ok, json })))
+      .then(({ ok, json }) => {
+        if (!ok) throw new Error(typeof json.detail === "string" ? json.detail : JSON.stringify(json.detail));
+        window.location.href = `/jobs/${json.id}`;
+      })
+      .catch((error) => {
+        status.textContent = `could not save: ${error.message}`;
+        status.classList.add("field-error");
+      });
+  });
+
+  view.dataset.tool = tool();
+  draw();
+  request(true);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   modelSwitcher();
   dropzone();
   methodPanels();
   liveJobs();
   results();
+  explore();
 });
