@@ -232,3 +232,49 @@ def test_serve_reads_a_config_file_and_options_win(cli, tmp_path, monkeypatch):
     assert result.exit_code != 0 and "port has the wrong type" in result.output
     result = run(cli, "serve", "--host", "0.0.0.0")
     assert result.exit_code == 2 and "--api-token" in result.output
+
+
+def test_explain_can_hide_part_of_the_image(cli, tmp_path):
+    """The biased model calls the sunny tank forest; hide the sky and it sees a tank."""
+    args = ["explain", "-q", "-m", "demo:tanks-biased", "--method", "class-probabilities"]
+    plain = run(cli, *args, "demo:tank-sunny", "--out", str(tmp_path / "a"))
+    assert "tank-sunny.png: forest" in plain.output
+    hidden = run(cli, *args, "--hide", "0,0,64,26", "demo:tank-sunny", "--out", str(tmp_path))
+    assert hidden.exit_code == 0 and "tank-sunny.png: tank" in hidden.output
+    summary = json.loads((tmp_path / "tank-sunny.class-probabilities.json").read_text())
+    assert summary["extras"]["hidden"] == pytest.approx(26 / 64)
+    from PIL import Image
+
+    mask = tmp_path / "mask.png"
+    Image.new("L", (64, 64), 0).save(mask)  # nothing marked, inverted: everything hidden
+    inverted = run(
+        cli,
+        *args,
+        "--hide-mask",
+        str(mask),
+        "--hide-invert",
+        "--hide-fill",
+        "mean",
+        "demo:tank-sunny",
+        "--out",
+        str(tmp_path / "b"),
+    )
+    assert inverted.exit_code == 0, inverted.output
+    summary = json.loads((tmp_path / "b" / "tank-sunny.class-probabilities.json").read_text())
+    assert summary["extras"]["hidden"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        (["--hide", "1,2,3"], "expected four whole numbers"),
+        (["--hide", "4,0,2,8"], "0 <= x0 < x1"),
+        (["--hide", "0,0,4,4", "--hide-fill", "purple"], "a number, mean or blur"),
+    ],
+)
+def test_bad_hide_options_are_one_line_errors(cli, options, fragment):
+    result = CliRunner().invoke(
+        cli, ["explain", "-m", "demo:tanks-fair", *options, "demo:tank-sunny"]
+    )
+    assert result.exit_code == 2 and fragment in result.output
+    assert "Traceback" not in result.output

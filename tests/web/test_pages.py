@@ -7,6 +7,7 @@ import io
 import re
 import time
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -514,3 +515,19 @@ def test_explore_upload_checks_the_file(client):
     assert bad.status_code == 422 and "not a readable image" in bad.text
     empty = client.post("/explore", data={"model": "tanks-fair"})
     assert empty.status_code == 422 and "choose an image file" in empty.text
+
+
+def test_a_result_with_hidden_pixels_says_what_was_hidden(client):
+    sha = client.post(
+        "/api/v1/images",
+        files={"file": ("t.png", demo_images("tank-overcast")[0].read_bytes(), "image/png")},
+    ).json()["sha256"]
+    body = {"model": "tanks-fair", "image": sha, "method": "class-probabilities"}
+    body["hide"] = {"boxes": [[0, 0, 64, 16]], "fill": "mean", "invert": True}
+    job = wait(client, client.post("/api/v1/jobs", json=body).json()["id"])
+    page = client.get(f"/jobs/{job['id']}").text
+    assert "75.0 % of the input (everything but the marked pixels), filled with mean" in page
+    shown = Image.open(io.BytesIO(client.get(f"/api/v1/jobs/{job['id']}/layers/input.png").content))
+    plain = Image.open(demo_images("tank-overcast")[0]).convert("RGB")
+    changed = np.any(np.asarray(shown.convert("RGB")) != np.asarray(plain), axis=2)
+    assert not changed[:16].any() and changed[16:].mean() > 0.9  # the hidden part is shaded

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
 from ..core.errors import PicassoError
+from ..hiding import Hide
 from ..plugins import MethodRegistry
 from ..render import PERCENTILE, Display
 from .common import ProgressBar, expand_images, fail, method_option, model_option
@@ -62,6 +65,27 @@ def explain_command(registry: MethodRegistry) -> click.Command:
         is_flag=True,
         help="Also compute deletion/insertion curves and areas (in the JSON).",
     )
+    @click.option(
+        "--hide",
+        "hide_boxes",
+        multiple=True,
+        metavar="X0,Y0,X1,Y1",
+        help="Hide this box (model-input pixels, x1/y1 exclusive) from the model first "
+        "(repeatable); e.g. with --method class-probabilities: what if it could not see it?",
+    )
+    @click.option(
+        "--hide-mask",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        default=None,
+        help="Hide the white pixels of this PNG (the model's input size or the image's).",
+    )
+    @click.option(
+        "--hide-fill",
+        default="0",
+        show_default=True,
+        help="What hidden pixels become: a number in the model's input space, mean or blur.",
+    )
+    @click.option("--hide-invert", is_flag=True, help="Hide everything except the marked pixels.")
     def explain_cmd(
         images: tuple[str, ...],
         model_ref: str,
@@ -74,6 +98,10 @@ def explain_command(registry: MethodRegistry) -> click.Command:
         colormap: str | None,
         sign: str,
         faithfulness: bool,
+        hide_boxes: tuple[str, ...],
+        hide_mask: Path | None,
+        hide_fill: str,
+        hide_invert: bool,
         **raw_settings: Any,
     ) -> None:
         """Explain IMAGES (files, folders or demo:PATTERN, e.g. demo:tank-*).
@@ -94,6 +122,7 @@ def explain_command(registry: MethodRegistry) -> click.Command:
                 target=list(targets) if targets else None,
                 top_k=top_k,
                 faithfulness=faithfulness,
+                hide=_hide(hide_boxes, hide_mask, hide_fill, hide_invert),
             )
             display = Display(percentile=percentile, colormap=colormap, sign=sign)  # type: ignore[arg-type]
             paths = expand_images(images)
@@ -127,6 +156,35 @@ def explain_command(registry: MethodRegistry) -> click.Command:
 
     add_setting_options(explain_cmd, registry)
     return explain_cmd
+
+
+def _hide(boxes: tuple[str, ...], mask: Path | None, fill: str, invert: bool) -> Hide | None:
+    """The --hide* options as a :class:`Hide` (None when nothing is hidden)."""
+    if not boxes and mask is None:
+        return None
+    if boxes and mask is not None:
+        fail("give either --hide boxes or --hide-mask, not both", code=2)
+    parsed = []
+    for box in boxes:
+        try:
+            x0, y0, x1, y1 = (int(v) for v in box.split(","))
+        except ValueError:
+            fail(f"--hide {box!r}: expected four whole numbers X0,Y0,X1,Y1", code=2)
+        parsed.append((x0, y0, x1, y1))
+    value: float | str = fill
+    if fill not in ("mean", "blur"):
+        try:
+            value = float(fill)
+        except ValueError:
+            fail(f"--hide-fill {fill!r}: a number, mean or blur", code=2)
+    png = base64.b64encode(mask.read_bytes()).decode("ascii") if mask is not None else None
+    try:
+        return Hide.model_validate(
+            {"boxes": parsed or None, "png": png, "fill": value, "invert": invert}
+        )
+    except ValidationError as exc:
+        problems = "; ".join(e["msg"] for e in exc.errors())
+        fail(f"--hide: {problems}", code=2)
 
 
 def _one(model: Any, path: Path, checked: Any, quiet: bool) -> Any:

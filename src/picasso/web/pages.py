@@ -185,6 +185,16 @@ def _numbers(extras: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
+def _hidden(job: Job, extras: dict[str, Any]) -> dict[str, str]:
+    """What a result made on the explore page hid, in words."""
+    hide = getattr(job.request, "hide", None)
+    if hide is None or "hidden" not in extras:
+        return {}
+    how = "everything but the marked pixels" if hide.invert else "the marked pixels"
+    share = 100 * float(extras["hidden"])
+    return {"hidden": f"{share:.1f} % of the input ({how}), filled with {hide.fill}"}
+
+
 def template_job(job: Job) -> dict[str, Any]:
     """A job as templates (plugins' included) see it: its row, with ``request`` as the
     API shows it (the request's fields, ``image`` and ``image_name``)."""
@@ -241,7 +251,7 @@ def job_view(services: Services, job: Job) -> dict[str, Any]:
         if method and method.template
         else "result_generic.html",
         classes=extras.get("classes") or result.get("top", []),
-        numbers=_numbers(extras),
+        numbers=_numbers(extras) | _hidden(job, extras),
         curves=[
             {
                 "label": target["label"],
