@@ -181,3 +181,15 @@ def test_results_with_hidden_pixels_are_not_sanity_checked(tmp_path, fair, scene
     finally:
         runner.shutdown()
         runner.store.close()
+
+
+@pytest.mark.parametrize("export", ["onnx", "keras", "tensorflow"])
+def test_hiding_works_the_same_on_every_framework(fair, scene, export):
+    """Hiding needs forward passes only: the exports answer as the PyTorch model does."""
+    other = picasso.load_model(f"demo:tanks-fair-{export}")
+    hide = {"boxes": [(6, 28, 34, 48)], "fill": "blur"}
+    expected = picasso.predict(fair, scene, hide=hide, target=1)["target"]
+    got = picasso.predict(other, scene, hide=hide, target=1)["target"]
+    assert expected["drop"] > 0.5  # hiding the tank matters to the fair model
+    assert got["probability"] == pytest.approx(expected["probability"], abs=1e-4)
+    assert got["drop"] == pytest.approx(expected["drop"], abs=1e-4)

@@ -472,3 +472,50 @@ def test_the_patch_gives_the_occlusion_maps_value_and_saves_as_a_result(server, 
     with urllib.request.urlopen(f"{server}/api/v1/jobs/{saved}") as response:
         request = json.loads(response.read())["request"]
     assert request["hide"]["boxes"] == [[32, 32, 48, 48]] and request["hide"]["fill"] == "blur"
+
+
+def test_explore_works_with_a_touch_screen(server, browser):
+    context = browser.new_context(viewport={"width": 420, "height": 900}, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        explore(page, f"{server}/explore?model=tanks-fair&sample=tank-overcast")
+        box = page.locator("#explore-paint").bounding_box()
+        page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        settled(page)
+        assert float(page.get_attribute("#explore", "data-hidden")) > 0  # a brush dab
+        assert box["width"] <= 420  # the page fits a phone's width
+    finally:
+        context.close()
+
+
+def test_explore_keeps_one_request_in_flight_while_painting(server, page):
+    """A fast brush stroke sends requests one at a time (the latest state next), far
+    fewer than pointer moves, and the last one is for the finished stroke."""
+    explore(page, f"{server}/explore?model=tanks-fair&sample=tank-overcast")
+    open_now, most, sent = [0], [0], []
+
+    def started(request):
+        if request.url.endswith("/api/v1/predict"):
+            open_now[0] += 1
+            most[0] = max(most[0], open_now[0])
+            sent.append(request)
+
+    def ended(request):
+        if request.url.endswith("/api/v1/predict"):
+            open_now[0] -= 1
+
+    page.on("request", started)
+    page.on("requestfinished", ended)
+    page.on("requestfailed", ended)
+    box = page.locator("#explore-paint").bounding_box()
+    page.mouse.move(box["x"] + 2, box["y"] + 2)
+    page.mouse.down()
+    for i in range(80):  # far more pointer moves than answers
+        page.mouse.move(box["x"] + 2 + i * 5, box["y"] + 2 + (i % 7) * 20)
+    page.mouse.up()
+    settled(page)
+    assert most[0] == 1 and 1 <= len(sent) < 80
+    last = json.loads(sent[-1].post_data)
+    painted = float(page.get_attribute("#explore", "data-hidden"))
+    assert last["hide"]["png"].startswith("data:image/png;base64,") and painted > 0.05
