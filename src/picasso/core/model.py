@@ -30,6 +30,10 @@ GRADIENTS = "gradients"
 LAYERS = "layers"
 #: The model can make copies of itself with re-initialised layers (sanity checks).
 RANDOMIZE = "randomize"
+#: The model runs with a layer's output replaced by given values (Ablation-CAM).
+LAYER_EDITS = "layer-edits"
+#: Gradients through ReLUs that pass only positive gradients (Guided Backprop).
+GUIDED = "guided-gradients"
 
 
 @dataclass(frozen=True)
@@ -285,6 +289,31 @@ class RandomizableModel(Protocol):
 
 
 @runtime_checkable
+class LayerEditModel(Protocol):
+    """The ``layer-edits`` capability: outputs when a layer's output is replaced."""
+
+    def scores_with_layer(
+        self, batch: np.ndarray, layer: str, activations: np.ndarray, score: ScoreKind = "logit"
+    ) -> np.ndarray:
+        """Scores (N, classes) of ``batch`` when ``layer`` outputs ``activations`` (N,
+        ...) instead of what it computes, in the layout :meth:`LayerModel.layer_gradients`
+        gives them."""
+        ...
+
+
+@runtime_checkable
+class GuidedGradientModel(Protocol):
+    """The ``guided-gradients`` capability: input gradients with every ReLU passing back
+    only positive gradients where its input was positive (Springenberg et al. 2015)."""
+
+    def guided_gradients(
+        self, batch: np.ndarray, targets: Sequence[int], score: ScoreKind = "logit"
+    ) -> np.ndarray:
+        """Guided gradients of ``targets[i]``'s score for ``batch[i]`` (batch's shape)."""
+        ...
+
+
+@runtime_checkable
 class GradientsWithOutputs(Protocol):
     """Optional, for batch paths: gradients together with the raw outputs of the same
     forward pass, a target left None being that pass's top class (no separate pass is
@@ -326,6 +355,8 @@ CAPABILITIES: dict[str, type] = {
     GRADIENTS: GradientModel,
     LAYERS: LayerModel,
     RANDOMIZE: RandomizableModel,
+    LAYER_EDITS: LayerEditModel,
+    GUIDED: GuidedGradientModel,
 }
 
 Capable = TypeVar("Capable")

@@ -17,7 +17,16 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import MissingDependencyError, ModelLoadError, PicassoError
-from ..core.model import LAYERS, RANDOMIZE, Model, ModelInfo, Occluder, ScoreKind
+from ..core.model import (
+    GUIDED,
+    LAYER_EDITS,
+    LAYERS,
+    RANDOMIZE,
+    Model,
+    ModelInfo,
+    Occluder,
+    ScoreKind,
+)
 from .card import ModelCard, hook_kwargs, resolve_callable
 from .protocols import BuildInfo
 from .shapes import check_scores, first_output, run_fixed_batches
@@ -66,7 +75,7 @@ class TorchModel(Model):
 
     def capability_problem(self, capability: str) -> str | None:
         problem = super().capability_problem(capability)
-        if problem is not None or capability not in (LAYERS, RANDOMIZE):
+        if problem is not None or capability not in (LAYERS, RANDOMIZE, LAYER_EDITS, GUIDED):
             return problem
         if not isinstance(self.module, self._torch.nn.Module):
             return "the model is not an nn.Module, so it has no named layers"
@@ -80,7 +89,12 @@ class TorchModel(Model):
             return "the program was exported with a fixed batch size"
         if not any(True for _ in self.module.named_children()):
             return "the module has no named sub-modules"
+        if capability == GUIDED and not self._relus():
+            return "the network has no nn.ReLU modules to guide (functional ReLUs take no hooks)"
         return None
+
+    def _relus(self) -> list[Any]:
+        return [m for m in self.module.modules() if isinstance(m, self._torch.nn.ReLU)]
 
     # -- helpers -----------------------------------------------------------------
     def _prepare(self, batch: np.ndarray) -> Any:
@@ -210,14 +224,7 @@ class TorchModel(Model):
         captured: list[Any] = []
         handle = None
         if layer is not None:
-            modules = dict(self.module.named_modules())
-            if not layer or layer not in modules:
-                raise PicassoError(
-                    f"model {self.info.name!r} has no layer {layer!r}; "
-                    f"its layers: {', '.join(self.layer_names()[-8:])} (last 8 of "
-                    f"{len(modules) - 1})"
-                )
-
+            module = self._layer(layer)
             owner = threading.get_ident()
 
             def keep(_module: Any, _inputs: Any, output: Any) -> None:
@@ -225,7 +232,7 @@ class TorchModel(Model):
                 if threading.get_ident() == owner:
                     captured.append(output[0] if isinstance(output, (tuple, list)) else output)
 
-            handle = modules[layer].register_forward_hook(keep)
+            handle = module.register_forward_hook(keep)
         try:
             x = self._prepare(batch).requires_grad_(True)
             with torch.enable_grad():
@@ -315,6 +322,75 @@ class TorchModel(Model):
         _, _, selected, activation, grad = self._backward(batch, list(targets), score, layer)
         assert activation is not None  # a layer was named
         return selected, activation, grad
+
+    def scores_with_layer(
+        self, batch: np.ndarray, layer: str, activations: np.ndarray, score: ScoreKind = "logit"
+    ) -> np.ndarray:
+        torch = self._torch
+        module = self._layer(layer)
+        owner = threading.get_ident()
+        values = torch.from_numpy(np.ascontiguousarray(activations, dtype=np.float32))
+
+        def replace(_module: Any, _inputs: Any, output: Any) -> Any:
+            if threading.get_ident() != owner:  # another thread's forward pass
+                return None
+            first = output[0] if isinstance(output, (tuple, list)) else output
+            new = values.to(device=first.device, dtype=first.dtype)
+            if first.dim() == 4 and first.is_contiguous(memory_format=torch.channels_last):
+                new = new.contiguous(memory_format=torch.channels_last)
+            return (new, *output[1:]) if isinstance(output, (tuple, list)) else new
+
+        handle = module.register_forward_hook(replace)
+        try:
+            with torch.inference_mode():
+                raw = self._call(self._prepare(batch))
+                self.check_output(raw, batch.shape[0])
+                return self._score_tensor(raw, score).float().cpu().numpy()
+        finally:
+            handle.remove()
+
+    def guided_gradients(
+        self, batch: np.ndarray, targets: Sequence[int], score: ScoreKind = "logit"
+    ) -> np.ndarray:
+        """Every ``nn.ReLU``'s output goes through a guided ReLU: the same values
+        forward; backward, the gradient only where both the ReLU's input and the
+        incoming gradient are positive (in-place ReLUs included: their output is
+        positive exactly where their input was)."""
+        torch = self._torch
+        owner = threading.get_ident()
+        function: Any = torch.autograd.Function
+
+        class Guided(function):
+            @staticmethod
+            def forward(ctx: Any, x: Any) -> Any:
+                ctx.save_for_backward(x)
+                return x.clone()
+
+            @staticmethod
+            def backward(ctx: Any, grad: Any) -> Any:
+                (x,) = ctx.saved_tensors
+                return grad * (x > 0) * (grad > 0)
+
+        def guide(_module: Any, _inputs: Any, output: Any) -> Any:
+            return Guided.apply(output) if threading.get_ident() == owner else None
+
+        handles = [relu.register_forward_hook(guide) for relu in self._relus()]
+        try:
+            _, _, _, _, grad = self._backward(batch, list(targets), score)
+        finally:
+            for handle in handles:
+                handle.remove()
+        return grad
+
+    def _layer(self, layer: str) -> Any:
+        modules = dict(self.module.named_modules())
+        if not layer or layer not in modules:
+            raise PicassoError(
+                f"model {self.info.name!r} has no layer {layer!r}; "
+                f"its layers: {', '.join(self.layer_names()[-8:])} (last 8 of "
+                f"{len(modules) - 1})"
+            )
+        return modules[layer]
 
     def _score_tensor(self, raw: Any, score: ScoreKind) -> Any:
         torch = self._torch

@@ -95,6 +95,26 @@ class GradCAM(Method):
     def channel_weights(self, activations: np.ndarray, grads: np.ndarray) -> np.ndarray:
         return grads.mean(axis=(2, 3))
 
+    def cam_images(
+        self,
+        model: Model,
+        images: np.ndarray,
+        layer: str,
+        activations: np.ndarray,
+        grads: np.ndarray,
+        targets: list[int],
+        settings: GradCAMSettings,
+        advance: Callable[[int], None],
+    ) -> np.ndarray:
+        """The class activation maps (n, h, w) before the ReLU, for ``images`` (n, C, H,
+        W) and their ``targets``: here sum_c w_c A_c with :meth:`channel_weights`. The
+        CAM family overrides this (element-wise weights, projections, scores of masked
+        or ablated inputs); a method with more than one unit of :meth:`work` per target
+        reports the units done in this chunk with ``advance(units)`` (which also lets a
+        job be cancelled)."""
+        weights = self.channel_weights(activations, grads)
+        return (weights[:, :, None, None] * activations).sum(axis=1)
+
     def layer_maps(
         self,
         model: Model,
@@ -205,6 +225,11 @@ class GradCAM(Method):
             )
         return candidates
 
+    def work(self, channels: int) -> int:
+        """Progress units per target for a layer of ``channels`` channels (model passes
+        beyond the shared forward/backward one): none here."""
+        return 1
+
     def _maps(
         self,
         model: Model,
@@ -222,7 +247,8 @@ class GradCAM(Method):
         layer = candidates[0]
         used: list[int] = []
         outputs: list[np.ndarray] = []
-        progress(0, len(targets))
+        total, scale, done = len(targets), 1, 0
+        progress(0, total)
         for start in range(0, len(targets), settings.batch_size):
             chunk = targets[start : start + settings.batch_size]
             images = inputs(start, len(chunk))
@@ -234,12 +260,22 @@ class GradCAM(Method):
             used += chosen
             if raw is not None:
                 outputs.append(raw)
-            weights = self.channel_weights(activations, grads)
-            cams = np.maximum((weights[:, :, None, None] * activations).sum(axis=1), 0)
+            if start == 0:
+                scale = self.work(activations.shape[1])
+                total = len(targets) * scale
+
+            def advance(units: int, base: int = done, total: int = total) -> None:
+                progress(base + units, total)
+
+            cams = self.cam_images(
+                model, images, layer, activations, grads, chosen, settings, advance
+            )
+            cams = np.maximum(cams, 0)
             for i, cam in enumerate(cams):
                 resized = resize_bilinear(normalise(cam).astype(np.float32), height, width)
                 maps[start + i] = normalise(resized)  # pytorch-grad-cam scales twice too
-            progress(start + len(chunk), len(targets))
+            done += len(chunk) * scale
+            progress(done, total)
         return maps, layer, used, outputs
 
 
