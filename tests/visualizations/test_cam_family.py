@@ -4,6 +4,8 @@ Grad-CAM."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -101,7 +103,7 @@ def test_the_per_channel_methods_report_progress_per_channel(resnet, astronaut_s
         progress=lambda d, t: seen.append((d, t)),
     )
     assert seen[-1] == (256, 256)  # 2 targets x 128 channels
-    assert len(seen) > 10 and all(a[0] <= b[0] for a, b in zip(seen, seen[1:], strict=False))
+    assert len(seen) > 10 and all(a[0] <= b[0] for a, b in itertools.pairwise(seen))
 
 
 def guided_reference(module, batch, target):
