@@ -11,6 +11,12 @@ import pytest
 import torch
 from torch import nn
 
+from picasso.models.shapes import preload_triton
+
+# Test modules and the docs' examples import TensorFlow (Keras) themselves; Triton
+# (which transformers and torch._dynamo import) must come first, as the adapters ensure.
+preload_triton()
+
 
 class TinyConvNet(nn.Module):
     """Conv + BN + pooling + linear head; works at any input size."""

@@ -23,7 +23,7 @@ from .core.progress import Progress
 from .core.targets import Target
 from .explanation import Explanation
 from .hiding import Hide
-from .models import from_torch, load_model
+from .models import from_timm, from_torch, load_model
 
 if TYPE_CHECKING:
     from .audits import Audit
@@ -43,6 +43,7 @@ __all__ = [
     "__version__",
     "audit",
     "explain",
+    "from_timm",
     "from_torch",
     "load_model",
     "methods",

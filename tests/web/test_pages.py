@@ -135,8 +135,13 @@ def test_run_shows_tabs_probabilities_downloads_and_faithfulness(client):
 
 
 def test_every_registered_method_renders_its_results_page(client):
-    methods = {m["name"] for m in client.get("/api/v1/methods").json()}
+    """Every method the tank model can run (the others: attention rollout, which needs a
+    transformer, has its own test below)."""
+    entries = {m["name"]: m for m in client.get("/api/v1/methods").json()}
+    model = {m["name"]: m for m in client.get("/api/v1/models").json()}["tanks-fair"]
+    methods = {n for n, m in entries.items() if set(m["requires"]) <= set(model["capabilities"])}
     assert "brightness" in methods  # the plugin
+    assert set(entries) - methods == {"attention-rollout"}
     for method in sorted(methods):
         page = finished_page(client, run(client, method=method))
         assert 'data-status="done"' in page.text, (method, page.text[:3000])
@@ -531,3 +536,35 @@ def test_a_result_with_hidden_pixels_says_what_was_hidden(client):
     plain = Image.open(demo_images("tank-overcast")[0]).convert("RGB")
     changed = np.any(np.asarray(shown.convert("RGB")) != np.asarray(plain), axis=2)
     assert not changed[:16].any() and changed[16:].mean() > 0.9  # the hidden part is shaded
+
+
+def test_a_transformers_model_is_served_and_explained_with_attention_rollout(tmp_path):
+    """A Hugging Face folder is a model like any other for the server; attention
+    rollout, which only transformers offer, renders its results page."""
+    transformers = pytest.importorskip("transformers")
+    import torch
+
+    torch.manual_seed(0)
+    config = transformers.ViTConfig(
+        image_size=32,
+        patch_size=8,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=2,
+        id2label={0: "forest", 1: "tank"},
+        label2id={"forest": 0, "tank": 1},
+    )
+    folder = tmp_path / "vit-tanks"
+    transformers.ViTForImageClassification(config).save_pretrained(folder)
+    transformers.ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+    settings = WebSettings(models=(str(folder),), data_dir=tmp_path / "data")
+    with TestClient(create_app(settings)) as client:
+        models = client.get("/api/v1/models").json()
+        assert models[0]["name"] == "vit-tanks" and "attentions" in models[0]["capabilities"]
+        form = client.get("/?model=vit-tanks").text
+        assert 'value="attention-rollout"' in form
+        page = finished_page(client, run(client, "attention-rollout", model="vit-tanks"))
+        assert 'data-status="done"' in page.text and 'class="heat pixelated"' in page.text
+        assert "Attention multiplied through the layers" in page.text

@@ -34,6 +34,8 @@ RANDOMIZE = "randomize"
 LAYER_EDITS = "layer-edits"
 #: Gradients through ReLUs that pass only positive gradients (Guided Backprop).
 GUIDED = "guided-gradients"
+#: A transformer's attention weights (attention rollout).
+ATTENTIONS = "attentions"
 
 
 @dataclass(frozen=True)
@@ -314,6 +316,15 @@ class GuidedGradientModel(Protocol):
 
 
 @runtime_checkable
+class AttentionModel(Protocol):
+    """The ``attentions`` capability: a vision transformer's attention weights."""
+
+    def attentions(self, batch: np.ndarray) -> list[np.ndarray]:
+        """One (N, heads, tokens, tokens) array per attention layer, input to output."""
+        ...
+
+
+@runtime_checkable
 class GradientsWithOutputs(Protocol):
     """Optional, for batch paths: gradients together with the raw outputs of the same
     forward pass, a target left None being that pass's top class (no separate pass is
@@ -357,6 +368,7 @@ CAPABILITIES: dict[str, type] = {
     RANDOMIZE: RandomizableModel,
     LAYER_EDITS: LayerEditModel,
     GUIDED: GuidedGradientModel,
+    ATTENTIONS: AttentionModel,
 }
 
 Capable = TypeVar("Capable")

@@ -15,6 +15,12 @@ import numpy as np
 from PIL import Image
 
 ResizePolicy = Literal["stretch", "center-crop"]
+Interpolation = Literal["bilinear", "bicubic", "nearest"]
+RESAMPLING = {
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "nearest": Image.Resampling.NEAREST,
+}
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,14 @@ class Preprocessing:
         mean, std: per-channel, applied after scaling pixels to [0, 1].
         channel_order: ``"RGB"`` or ``"BGR"``.
         grayscale: feed one channel (luminance) instead of three.
+        interpolation: the resampling filter of the resize (PIL's).
+        shorter_side: with ``"center-crop"``, first resize the shorter side to this
+            many pixels (the longer one in proportion, truncated), as Hugging Face's
+            ``shortest_edge`` and timm's ``crop_pct`` do; None: just enough to cover
+            the input size.
+        crop_rounding: where an odd margin puts the extra pixel of a centre crop:
+            ``"floor"`` (Hugging Face, PIL) or ``"round"`` (half to even, as
+            torchvision's ``CenterCrop`` and so timm).
     """
 
     input_size: tuple[int, int]
@@ -36,6 +50,9 @@ class Preprocessing:
     std: tuple[float, ...] = (1.0, 1.0, 1.0)
     channel_order: Literal["RGB", "BGR"] = "RGB"
     grayscale: bool = False
+    interpolation: Interpolation = "bilinear"
+    shorter_side: int | None = None
+    crop_rounding: Literal["floor", "round"] = "floor"
 
     @property
     def channels(self) -> int:
@@ -44,14 +61,33 @@ class Preprocessing:
     def fit(self, image: Image.Image) -> Image.Image:
         """Resize (and crop) an RGB image to the input size: what the map aligns with."""
         height, width = self.input_size
+        method = RESAMPLING[self.interpolation]
         if self.resize == "center-crop":
-            scale = max(height / image.height, width / image.width)
-            new_w = max(width, round(image.width * scale))
-            new_h = max(height, round(image.height * scale))
-            image = image.resize((new_w, new_h), Image.Resampling.BILINEAR)
-            left, top = (new_w - width) // 2, (new_h - height) // 2
+            new_w, new_h = self._resized(image.size)
+            image = image.resize((new_w, new_h), method)
+            left, top = self._offsets(new_w, new_h)
             return image.crop((left, top, left + width, top + height))
-        return image.resize((width, height), Image.Resampling.BILINEAR)
+        return image.resize((width, height), method)
+
+    def _resized(self, size: tuple[int, int]) -> tuple[int, int]:
+        """The (width, height) an image of ``size`` is resized to before the crop."""
+        width, height = size
+        in_h, in_w = self.input_size
+        if self.shorter_side is not None:
+            short = self.shorter_side
+            if width <= height:
+                new_w, new_h = short, int(short * height / width)
+            else:
+                new_w, new_h = int(short * width / height), short
+            return max(in_w, new_w), max(in_h, new_h)
+        scale = max(in_h / height, in_w / width)
+        return max(in_w, round(width * scale)), max(in_h, round(height * scale))
+
+    def _offsets(self, new_w: int, new_h: int) -> tuple[int, int]:
+        in_h, in_w = self.input_size
+        if self.crop_rounding == "round":
+            return round((new_w - in_w) / 2), round((new_h - in_h) / 2)
+        return (new_w - in_w) // 2, (new_h - in_h) // 2
 
     def region(self, size: tuple[int, int]) -> tuple[float, float, float, float]:
         """The box ``(x0, y0, x1, y1)`` of an image of ``size`` (width, height) that the
@@ -61,10 +97,10 @@ class Preprocessing:
         if self.resize != "center-crop":
             return 0.0, 0.0, float(width), float(height)
         in_h, in_w = self.input_size
-        scale = max(in_h / height, in_w / width)
-        new_w, new_h = max(in_w, round(width * scale)), max(in_h, round(height * scale))
-        left, top = (new_w - in_w) // 2, (new_h - in_h) // 2
-        return left / scale, top / scale, (left + in_w) / scale, (top + in_h) / scale
+        new_w, new_h = self._resized(size)
+        sx, sy = new_w / width, new_h / height
+        left, top = self._offsets(new_w, new_h)
+        return left / sx, top / sy, (left + in_w) / sx, (top + in_h) / sy
 
     def __call__(self, images: Sequence[Image.Image]) -> np.ndarray:
         arrays = []

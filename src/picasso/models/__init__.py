@@ -27,7 +27,17 @@ log = logging.getLogger(__name__)
 FRAMEWORKS_GROUP = "picasso.frameworks"
 SOURCES_GROUP = "picasso.model_sources"
 
-_PREPROCESSING_KEYS = {"input_size", "resize", "mean", "std", "channel_order", "grayscale"}
+_PREPROCESSING_KEYS = {
+    "input_size",
+    "resize",
+    "mean",
+    "std",
+    "channel_order",
+    "grayscale",
+    "interpolation",
+    "shorter_side",
+    "crop_rounding",
+}
 _CARD_KEYS = {
     "name",
     "description",
@@ -67,7 +77,7 @@ def _apply_overrides(card: ModelCard, overrides: dict[str, Any]) -> ModelCard:
     unknown = set(overrides) - _PREPROCESSING_KEYS - _CARD_KEYS - {"preprocess", "decode"}
     if unknown:
         raise TypeError(f"load_model() got unknown keyword(s): {', '.join(sorted(unknown))}")
-    data = card.model_dump(exclude_none=True)
+    data = card.model_dump(exclude_none=True, exclude_unset=True)  # what was said
     pre = dict(data.get("preprocessing", {}))
     for key, value in overrides.items():
         if value is None or key in ("preprocess", "decode"):
@@ -196,6 +206,9 @@ def from_torch(
     grayscale: bool = False,
     preprocess: Callable | None = None,
     decode: Callable | None = None,
+    interpolation: str = "bilinear",
+    shorter_side: int | None = None,
+    crop_rounding: str = "floor",
 ) -> Model:
     """Wrap a live ``torch.nn.Module`` (put into eval mode; its weights are not
     modified). Preprocessing arguments mean what they mean in a model card."""
@@ -213,6 +226,9 @@ def from_torch(
                 "resize": resize,
                 "channel_order": channel_order,
                 "grayscale": grayscale,
+                "interpolation": interpolation,
+                "shorter_side": shorter_side,
+                "crop_rounding": crop_rounding,
             },
         },
         None,
@@ -227,3 +243,44 @@ def from_torch(
         extras={"format": "module"},
     )
     return TorchModel(module, info, preprocess_hook=preprocess, decode_hook=decode)
+
+
+def from_timm(
+    model: Any,
+    labels: Sequence[str] | None = None,
+    name: str | None = None,
+) -> Model:
+    """Wrap a timm model, its preprocessing filled from timm's data config: input
+    size, mean and std, interpolation, and the centre crop (the shorter side resized to
+    ``floor(size / crop_pct)`` first, as timm's eval transform does). ImageNet-1k
+    models get the ImageNet class names unless ``labels`` are given."""
+    import math
+
+    from ..core.errors import MissingDependencyError
+
+    try:
+        import timm.data
+    except ImportError:
+        raise MissingDependencyError("timm", "timm", "Wrapping a timm model") from None
+    config = timm.data.resolve_model_data_config(model)
+    _, height, width = config["input_size"]
+    crop_pct = float(config.get("crop_pct") or 1.0)
+    cropped = config.get("crop_mode", "center") == "center" and height == width
+    if labels is None and getattr(model, "num_classes", None) == 1000:
+        info = timm.data.ImageNetInfo()
+        labels = [info.index_to_description(i) for i in range(1000)]
+    interpolation = config.get("interpolation", "bilinear")
+    if interpolation not in ("bilinear", "bicubic", "nearest"):
+        interpolation = "bilinear"  # e.g. "random" (training only)
+    return from_torch(
+        model,
+        input_size=(height, width),
+        mean=config["mean"],
+        std=config["std"],
+        labels=labels,
+        name=name or getattr(model, "default_cfg", {}).get("architecture") or type(model).__name__,
+        resize="center-crop" if cropped else "stretch",
+        shorter_side=math.floor(height / crop_pct) if cropped else None,
+        interpolation=interpolation,
+        crop_rounding="round",  # torchvision's CenterCrop, which timm uses
+    )

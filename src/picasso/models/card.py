@@ -35,6 +35,11 @@ class PreprocessingCard(BaseModel):
     std: tuple[float, ...] = (1.0, 1.0, 1.0)
     channel_order: Literal["RGB", "BGR"] = "RGB"
     grayscale: bool = False
+    interpolation: Literal["bilinear", "bicubic", "nearest"] = "bilinear"
+    shorter_side: int | None = Field(
+        None, ge=1, description="center-crop: resize the shorter side to this first"
+    )
+    crop_rounding: Literal["floor", "round"] = "floor"
 
     @field_validator("input_size")
     @classmethod
@@ -130,6 +135,9 @@ class ModelCard(BaseModel):
             std=tuple(p.std),
             channel_order=p.channel_order,
             grayscale=p.grayscale,
+            interpolation=p.interpolation,
+            shorter_side=p.shorter_side,
+            crop_rounding=p.crop_rounding,
         )
 
     def load_hook(self, which: Literal["preprocess", "decode"]) -> Callable | None:

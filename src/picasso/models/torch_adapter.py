@@ -18,6 +18,7 @@ import numpy as np
 
 from ..core.errors import MissingDependencyError, ModelLoadError, PicassoError
 from ..core.model import (
+    ATTENTIONS,
     GUIDED,
     LAYER_EDITS,
     LAYERS,
@@ -75,8 +76,19 @@ class TorchModel(Model):
 
     def capability_problem(self, capability: str) -> str | None:
         problem = super().capability_problem(capability)
-        if problem is not None or capability not in (LAYERS, RANDOMIZE, LAYER_EDITS, GUIDED):
+        if problem is not None or capability not in (
+            LAYERS,
+            RANDOMIZE,
+            LAYER_EDITS,
+            GUIDED,
+            ATTENTIONS,
+        ):
             return problem
+        if capability == ATTENTIONS and not self._returns_attentions():
+            return (
+                "only Hugging Face transformers return their attention weights "
+                "(load the model's folder with picasso.load_model)"
+            )
         if not isinstance(self.module, self._torch.nn.Module):
             return "the model is not an nn.Module, so it has no named layers"
         if isinstance(self.module, self._torch.jit.ScriptModule):
@@ -92,6 +104,21 @@ class TorchModel(Model):
         if capability == GUIDED and not self._relus():
             return "the network has no nn.ReLU modules to guide (functional ReLUs take no hooks)"
         return None
+
+    def _returns_attentions(self) -> bool:
+        config = getattr(self.module, "config", None)
+        return config is not None and hasattr(config, "output_attentions")
+
+    def attentions(self, batch: np.ndarray) -> list[np.ndarray]:
+        """The attention weights of every layer (Hugging Face models, loaded with the
+        eager attention that computes them)."""
+        torch = self._torch
+        with torch.inference_mode():
+            out = self.module(self._prepare(batch), output_attentions=True)
+        weights = getattr(out, "attentions", None)
+        if not weights:
+            raise PicassoError(f"model {self.info.name!r} returned no attention weights")
+        return [w.float().cpu().numpy() for w in weights]
 
     def _relus(self) -> list[Any]:
         return [m for m in self.module.modules() if isinstance(m, self._torch.nn.ReLU)]
