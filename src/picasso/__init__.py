@@ -22,7 +22,7 @@ from .core.model import Model
 from .core.progress import Progress
 from .core.targets import Target
 from .explanation import Explanation
-from .hiding import Hide
+from .hiding import Hide, Marks
 from .models import from_timm, from_torch, load_model
 
 if TYPE_CHECKING:
@@ -70,6 +70,7 @@ def explain(
     plugin_dirs: Sequence[str | Path] | None = None,
     faithfulness: bool = False,
     hide: Hide | dict[str, Any] | None = None,
+    region: Marks | dict[str, Any] | None = None,
     **settings: Any,
 ) -> Explanation:
     """Explain why ``model`` classifies ``image`` as it does.
@@ -86,6 +87,9 @@ def explain(
             target (``exp.extras["faithfulness"]``, Petsiuk et al. 2018).
         hide: hide part of the image from the model first (a :class:`Hide`, or its
             fields as a dict, e.g. ``{"boxes": [(0, 0, 32, 16)], "fill": "blur"}``).
+        region: segmentation models: the pixels whose class logits are summed into the
+            explained score (boxes or a mask PNG, as ``hide``); default: the pixels the
+            model assigns to the class.
         **settings: the method's settings, e.g. ``window=16, stride=8``.
     Returns:
         an :class:`Explanation`; ``.attribution`` is the first target's (H, W) map.
@@ -101,6 +105,7 @@ def explain(
         top_k=top_k,
         faithfulness=faithfulness,
         hide=Hide.model_validate(hide) if hide is not None else None,
+        region=Marks.model_validate(region) if region is not None else None,
     )
     return run(model, image, check(request, model, registry), progress=progress)
 

@@ -31,6 +31,9 @@ class Explanation:
         model: the model summary (name, framework, sha256, fingerprint, ...).
         top: the model's top classes for this image (for the probabilities table).
         timings: seconds spent per phase.
+        segmentation: for segmentation models, the predicted class of every pixel
+            (H, W) at model input size; ``top`` then ranks classes by their share of
+            the pixels, and each target's ``probability`` is that share.
     """
 
     attributions: np.ndarray
@@ -48,6 +51,7 @@ class Explanation:
     version: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    segmentation: np.ndarray | None = None
 
     @property
     def attribution(self) -> np.ndarray:

@@ -36,23 +36,23 @@ MAX_BOXES = 1000
 Box = tuple[int, int, int, int]
 
 
-class Hide(BaseModel):
-    """Pixels to hide from the model, and what replaces them."""
+class Marks(BaseModel):
+    """Marked pixels of an image: boxes or a mask PNG (a segmentation model's region,
+    and the base of :class:`Hide`)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     boxes: tuple[Box, ...] | None = Field(
         None,
         max_length=MAX_BOXES,
-        description="Rectangles (x0, y0, x1, y1) to hide, in pixels of `space`; x1 and y1 "
-        "are exclusive.",
+        description="Rectangles (x0, y0, x1, y1), in pixels of `space`; x1 and y1 are exclusive.",
     )
     png: str | None = Field(
         None,
         max_length=(MAX_MASK_BYTES * 4) // 3 + 4,
         description="A base64 PNG (a data: URL prefix is allowed) at the model's input size "
-        "or the image's own size: white, opaque pixels are hidden; black or "
-        "transparent ones are kept.",
+        "or the image's own size: white, opaque pixels are marked; black or "
+        "transparent ones are not.",
     )
     space: Literal["input", "image"] = Field(
         "input",
@@ -60,23 +60,10 @@ class Hide(BaseModel):
         "model sees it) or of the uploaded image (then mapped through the model's "
         "resizing and cropping). A PNG's size says its space.",
     )
-    invert: bool = Field(False, description="Hide everything except the marked pixels.")
-    fill: Annotated[float, Field(allow_inf_nan=False)] | Literal["mean", "blur"] = Field(
-        0.0,
-        description="What replaces hidden pixels, as occlusion's baseline: a number in the "
-        "model's input space (0 = the normalisation mean for standard preprocessing), "
-        "'mean' (the image's channel means) or 'blur' (a blurred copy).",
-    )
-    blur_window: int = Field(
-        16,
-        ge=1,
-        le=4096,
-        description="For fill='blur': the Gaussian's sigma is half of this (as occlusion's "
-        "blur with this window).",
-    )
+    invert: bool = Field(False, description="Mark everything except these pixels.")
 
     @model_validator(mode="after")
-    def _one_kind_of_mask(self) -> Hide:
+    def _one_kind_of_mask(self) -> Marks:
         if (self.boxes is None) == (self.png is None):
             raise ValueError("give exactly one of boxes or png")
         for box in self.boxes or ():
@@ -88,7 +75,7 @@ class Hide(BaseModel):
         return self
 
     def mask(self, model: Model, image: Image.Image) -> np.ndarray:
-        """The (H, W) boolean mask of hidden pixels at the model's input size, for
+        """The (H, W) boolean mask of marked pixels at the model's input size, for
         ``image`` (the uploaded image, before resizing)."""
         height, width = model.info.input_size
         if self.png is not None:
@@ -102,6 +89,25 @@ class Hide(BaseModel):
             fitted = model.fit_image(Image.fromarray(marked.astype(np.uint8) * 255, "L"))
             marked = np.asarray(fitted) >= 128
         return ~marked if self.invert else marked
+
+
+class Hide(Marks):
+    """Pixels to hide from the model, and what replaces them (``invert``: hide
+    everything except the marked pixels)."""
+
+    fill: Annotated[float, Field(allow_inf_nan=False)] | Literal["mean", "blur"] = Field(
+        0.0,
+        description="What replaces hidden pixels, as occlusion's baseline: a number in the "
+        "model's input space (0 = the normalisation mean for standard preprocessing), "
+        "'mean' (the image's channel means) or 'blur' (a blurred copy).",
+    )
+    blur_window: int = Field(
+        16,
+        ge=1,
+        le=4096,
+        description="For fill='blur': the Gaussian's sigma is half of this (as occlusion's "
+        "blur with this window).",
+    )
 
     def apply(self, batch: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """A copy of ``batch`` (N, C, H, W) with the ``mask``-ed pixels filled."""

@@ -229,6 +229,9 @@ def save_explanation(
     display = display or Display()
     overlay_figure(exp, check, display).savefig(paths["png"])
     np.save(paths["npy"], exp.attributions.astype(np.float32))
+    if exp.segmentation is not None:
+        paths["segmentation"] = base.with_name(base.name + ".segmentation.png")
+        segmentation_png(exp.segmentation).save(paths["segmentation"])
     summary = exp.summary(display)
     summary["files"] = {k: p.name for k, p in paths.items()}
     paths["json"].write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -269,7 +272,29 @@ def save_layers(
             check()
         paths[f"map-{k}"] = directory / f"map-{k}.png"
         map_png(attribution, exp.signed, display).save(paths[f"map-{k}"])
+    if exp.segmentation is not None:
+        paths["segmentation"] = directory / "segmentation.png"
+        segmentation_png(exp.segmentation).save(paths["segmentation"])
     return paths
+
+
+def segment_colours(count: int) -> np.ndarray:
+    """RGB (count, 3) uint8: a distinct colour per class (tab20, repeated)."""
+    from matplotlib import colormaps
+
+    table = colormaps["tab20"](np.arange(count) % 20)[:, :3]
+    return (table * 255).round().astype(np.uint8)
+
+
+def segmentation_png(labels: np.ndarray) -> Any:
+    """Predicted classes as an RGBA image: each class its colour, half transparent."""
+    from PIL import Image
+
+    colours = segment_colours(int(labels.max()) + 1)
+    rgba = np.empty((*labels.shape, 4), np.uint8)
+    rgba[..., :3] = colours[labels]
+    rgba[..., 3] = 150
+    return Image.fromarray(rgba, "RGBA")
 
 
 def full_size_overlay(

@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator,
 
 from .core.errors import CapabilityError, TargetError
 from .core.method import Method, MethodSettings
-from .core.model import RANDOMIZE, Model
-from .hiding import Hide
+from .core.model import RANDOMIZE, Model, SegmentationModel
+from .hiding import Hide, Marks, boxes_mask
 from .plugins import MethodRegistry
 
 #: Explaining more classes than this in one request is refused (each target is a map).
@@ -76,6 +76,11 @@ class ExplainRequest(_Request):
     )
     hide: Hide | None = Field(
         None, description="Hide part of the image from the model first (explore page)."
+    )
+    region: Marks | None = Field(
+        None,
+        description="Segmentation models: the pixels whose class logits are summed into "
+        "the explained score; default: the pixels the model assigns to the class.",
     )
 
     @field_validator("target", mode="before")
@@ -173,6 +178,27 @@ def check(request: R, model: Model, registry: MethodRegistry) -> Checked[R]:
     if isinstance(request, ExplainRequest):
         if classes:  # class count known: refuse impossible targets now
             resolve_targets(np.zeros(classes), request.targets, request.top_k)
+        height, width = model.info.input_size
+        for marks in (request.hide, request.region):  # boxes on the input: check them now
+            if marks is not None and marks.boxes and marks.space == "input":
+                boxes_mask(marks.boxes, (width, height))
+        segmentation = model.info.task == "segmentation"
+        if request.region is not None and not segmentation:
+            raise TargetError(
+                f"a region is for segmentation models; {model.info.name!r} is a classifier"
+            )
+        if segmentation and not isinstance(model, SegmentationModel):
+            raise CapabilityError(
+                f"model {model.info.name!r} ({model.info.framework}) is declared a "
+                "segmentation model, but this framework's adapter cannot segment yet "
+                "(PyTorch and Hugging Face models can)"
+            )
+    elif model.info.task != "classification":
+        what = "audits" if isinstance(request, AuditRequest) else "sanity checks"
+        raise CapabilityError(
+            f"model {model.info.name!r} is a {model.info.task} model; {what} serve "
+            "classifiers (explain its images one at a time)"
+        )
     elif isinstance(request, AuditRequest):
         if not method.produces_map:
             raise CapabilityError(f"{method.name} produces no map to audit")

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ._version import __version__
-from .core.errors import PicassoError
+from .core.errors import CapabilityError, PicassoError, TargetError
 from .core.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image
 from .core.method import Method
-from .core.model import Model
+from .core.model import Model, SegmentationModel
 from .core.progress import Progress, ProgressCallback
 from .core.targets import Target
 from .explanation import Explanation
@@ -47,11 +48,16 @@ def explain(
     if request.hide is not None:
         hidden = request.hide.mask(model, loaded.image)
         batch = request.hide.apply(batch, hidden)
-    probabilities = model.probabilities(batch)[0]
+    segmented: Segmented | None = None
+    if model.info.task == "segmentation":
+        segmented = segment(model, batch, loaded, request)
+        explained, probabilities, targets = segmented.model, segmented.areas, segmented.targets
+    else:
+        explained, probabilities = model, model.probabilities(batch)[0]
+        targets = resolve_targets(probabilities, request.targets, request.top_k)
     t1 = time.perf_counter()
-    targets = resolve_targets(probabilities, request.targets, request.top_k)
     progress.check()
-    output = method_cls().explain(model, batch, targets, parsed, progress)
+    output = method_cls().explain(explained, batch, targets, parsed, progress)
     t2 = time.perf_counter()
     return _explanation(
         model,
@@ -66,7 +72,44 @@ def explain(
         started,
         faithfulness_steps,
         hidden,
+        segmented,
     )
+
+
+@dataclass(frozen=True)
+class Segmented:
+    """A segmentation model's answer for one image, made explainable: the predicted
+    class of every pixel, each class's share of the pixels (what ranks the classes),
+    the targets, and the classifier view whose score for class k sums k's logits over
+    k's region (the given region, or the pixels predicted as k)."""
+
+    labels: np.ndarray
+    areas: np.ndarray
+    targets: list[int]
+    region: np.ndarray | None
+    model: Model
+
+
+def segment(
+    model: Model, batch: np.ndarray, loaded: LoadedImage, request: ExplainRequest
+) -> Segmented:
+    assert isinstance(model, SegmentationModel)  # check() refused the others
+    logits = model.segment(batch)[0]
+    classes = logits.shape[0]
+    labels = logits.argmax(axis=0)
+    areas = np.bincount(labels.ravel(), minlength=classes)[:classes] / labels.size
+    targets = resolve_targets(areas, request.targets, request.top_k)
+    region = request.region.mask(model, loaded.image) if request.region is not None else None
+    if region is not None and not region.any():
+        raise TargetError("the region is empty: it marks no pixel of the model's input")
+    masks = np.stack([region if region is not None else labels == k for k in range(classes)])
+    for k in targets:
+        if not masks[k].any():
+            raise TargetError(
+                f"class {k} ({model.info.label(k)}) covers no pixel of the prediction; "
+                "give a region to explain it there"
+            )
+    return Segmented(labels, areas, targets, region, model.for_regions(masks))
 
 
 def explain_many(
@@ -84,7 +127,7 @@ def explain_many(
     if not isinstance(progress, Progress):
         progress = Progress(progress)
     request, method_cls = checked.request, checked.method
-    batched = shares_batches(checked)
+    batched = shares_batches(checked) and model.info.task == "classification"
     if not batched:
         for index, image in enumerate(images):
             try:
@@ -154,6 +197,7 @@ def _explanation(
     started: float,
     faithfulness_steps: int,
     hidden: np.ndarray | None = None,
+    segmented: Segmented | None = None,
 ) -> Explanation:
     """The explanation of one image from what the method computed: shape checked,
     faithfulness curves added where asked, provenance recorded. ``hidden``: the pixels
@@ -176,7 +220,9 @@ def _explanation(
         from .faithfulness import deletion_insertion
 
         extras["faithfulness"] = [
-            deletion_insertion(model, batch, m, t, steps=faithfulness_steps)
+            deletion_insertion(
+                segmented.model if segmented else model, batch, m, t, steps=faithfulness_steps
+            )
             for m, t in zip(maps, targets, strict=True)
         ]
     t3 = time.perf_counter()
@@ -189,6 +235,15 @@ def _explanation(
     if hidden is not None:
         image = shade(image, hidden)
         extras["hidden"] = round(float(hidden.mean()), 6)
+    if segmented is not None:
+        extras["task"] = "segmentation"
+        extras["region"] = "given" if segmented.region is not None else "predicted pixels"
+        order = np.argsort(-segmented.areas, kind="stable")
+        extras["segments"] = [
+            {"index": int(k), "label": model.info.label(int(k)), "share": float(segmented.areas[k])}
+            for k in order
+            if segmented.areas[k] > 0
+        ]
     return Explanation(
         attributions=maps,
         targets=[as_target(i) for i in targets],
@@ -209,6 +264,7 @@ def _explanation(
             "total_s": round(time.perf_counter() - started, 6),
         },
         extras=extras,
+        segmentation=segmented.labels if segmented is not None else None,
     )
 
 
@@ -218,6 +274,11 @@ class Probe:
     normalised once, and its own probabilities kept to compare against."""
 
     def __init__(self, model: Model, image: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+        if model.info.task != "classification":
+            raise CapabilityError(
+                f"model {model.info.name!r} is a {model.info.task} model; predictions with "
+                "hidden pixels (the explore page) serve classifiers"
+            )
         self.model = model
         self.image = image if isinstance(image, LoadedImage) else load_image(image, max_pixels)
         self.batch = model.preprocess([self.image.image])

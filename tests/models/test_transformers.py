@@ -166,19 +166,19 @@ def test_models_without_attention_weights_are_refused_with_the_reason(tiny_model
         picasso.explain(tiny_model, astronaut_small, "attention-rollout")
 
 
-def test_heads_that_are_not_classifiers_are_refused_with_what_they_are(tmp_path):
-    config = transformers.SegformerConfig(
-        num_channels=3,
-        depths=[1, 1, 1, 1],
-        hidden_sizes=[8, 8, 8, 8],
-        decoder_hidden_size=8,
-        num_attention_heads=[1, 1, 1, 1],
+def test_heads_picasso_does_not_explain_are_refused_with_what_they_are(tmp_path):
+    config = transformers.YolosConfig(
+        image_size=[32, 32],
+        patch_size=8,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=1,
+        intermediate_size=16,
+        num_detection_tokens=2,
         num_labels=2,
     )
-    transformers.SegformerForSemanticSegmentation(config).save_pretrained(tmp_path)
-    with pytest.raises(
-        ModelLoadError, match="SegformerForSemanticSegmentation is a segmentation model"
-    ):
+    transformers.YolosForObjectDetection(config).save_pretrained(tmp_path)
+    with pytest.raises(ModelLoadError, match="YolosForObjectDetection is a detection model"):
         picasso.load_model(tmp_path)
 
 

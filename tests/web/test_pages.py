@@ -568,3 +568,43 @@ def test_a_transformers_model_is_served_and_explained_with_attention_rollout(tmp
         page = finished_page(client, run(client, "attention-rollout", model="vit-tanks"))
         assert 'data-status="done"' in page.text and 'class="heat pixelated"' in page.text
         assert "Attention multiplied through the layers" in page.text
+
+
+def test_a_segmentation_model_shows_its_segmentation_and_takes_a_region(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    import torch
+
+    torch.manual_seed(0)
+    labels = ["ground", "tank", "sky"]
+    config = transformers.SegformerConfig(
+        num_channels=3,
+        depths=[1, 1, 1, 1],
+        hidden_sizes=[8, 8, 8, 8],
+        decoder_hidden_size=8,
+        num_attention_heads=[1, 1, 1, 1],
+        num_labels=3,
+        id2label=dict(enumerate(labels)),
+        label2id={v: k for k, v in enumerate(labels)},
+    )
+    folder = tmp_path / "segformer"
+    transformers.SegformerForSemanticSegmentation(config).save_pretrained(folder)
+    transformers.SegformerImageProcessor(size={"height": 64, "width": 64}).save_pretrained(folder)
+    settings = WebSettings(models=(str(folder),), data_dir=tmp_path / "data")
+    with TestClient(create_app(settings)) as client:
+        form = client.get("/?model=segformer").text
+        assert 'name="region"' in form
+        page = finished_page(
+            client, run(client, "saliency", model="segformer", region="8, 8, 40, 40")
+        )
+        assert 'data-status="done"' in page.text, page.text[:2000]
+        assert "segmentation.png" in page.text and "the region given" in page.text
+        assert "share of pixels" in page.text
+        job = re.search(r'data-job="(\w+)"', page.text).group(1)
+        layer = client.get(f"/api/v1/jobs/{job}/layers/segmentation.png")
+        assert layer.status_code == 200 and Image.open(io.BytesIO(layer.content)).size == (64, 64)
+        request = client.get(f"/api/v1/jobs/{job}").json()["request"]
+        assert request["region"]["boxes"] == [[8, 8, 40, 40]]
+        bad = run(client, "saliency", model="segformer", region="8,8,4")
+        assert bad.status_code == 422 and "the region must be four whole numbers" in bad.text
+        outside = run(client, "saliency", model="segformer", region="70,0,80,8")
+        assert outside.status_code == 422 and "outside the 64x64 image" in outside.text

@@ -10,7 +10,7 @@ import click
 from pydantic import ValidationError
 
 from ..core.errors import PicassoError
-from ..hiding import Hide
+from ..hiding import Hide, Marks
 from ..plugins import MethodRegistry
 from ..render import PERCENTILE, Display
 from .common import ProgressBar, expand_images, fail, method_option, model_option
@@ -86,6 +86,20 @@ def explain_command(registry: MethodRegistry) -> click.Command:
         help="What hidden pixels become: a number in the model's input space, mean or blur.",
     )
     @click.option("--hide-invert", is_flag=True, help="Hide everything except the marked pixels.")
+    @click.option(
+        "--region",
+        "region_boxes",
+        multiple=True,
+        metavar="X0,Y0,X1,Y1",
+        help="Segmentation models: sum the class's logits over this box (model-input "
+        "pixels; repeatable). Default: the pixels the model assigns to the class.",
+    )
+    @click.option(
+        "--region-mask",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        default=None,
+        help="Segmentation models: the region as a PNG (white = in the region).",
+    )
     def explain_cmd(
         images: tuple[str, ...],
         model_ref: str,
@@ -102,6 +116,8 @@ def explain_command(registry: MethodRegistry) -> click.Command:
         hide_mask: Path | None,
         hide_fill: str,
         hide_invert: bool,
+        region_boxes: tuple[str, ...],
+        region_mask: Path | None,
         **raw_settings: Any,
     ) -> None:
         """Explain IMAGES (files, folders or demo:PATTERN, e.g. demo:tank-*).
@@ -123,6 +139,7 @@ def explain_command(registry: MethodRegistry) -> click.Command:
                 top_k=top_k,
                 faithfulness=faithfulness,
                 hide=_hide(hide_boxes, hide_mask, hide_fill, hide_invert),
+                region=_marks("--region", region_boxes, region_mask),
             )
             display = Display(percentile=percentile, colormap=colormap, sign=sign)  # type: ignore[arg-type]
             paths = expand_images(images)
@@ -158,33 +175,51 @@ def explain_command(registry: MethodRegistry) -> click.Command:
     return explain_cmd
 
 
-def _hide(boxes: tuple[str, ...], mask: Path | None, fill: str, invert: bool) -> Hide | None:
-    """The --hide* options as a :class:`Hide` (None when nothing is hidden)."""
-    if not boxes and mask is None:
-        return None
-    if boxes and mask is not None:
-        fail("give either --hide boxes or --hide-mask, not both", code=2)
+def _boxes(option: str, boxes: tuple[str, ...]) -> list[tuple[int, int, int, int]]:
     parsed = []
     for box in boxes:
         try:
             x0, y0, x1, y1 = (int(v) for v in box.split(","))
         except ValueError:
-            fail(f"--hide {box!r}: expected four whole numbers X0,Y0,X1,Y1", code=2)
+            fail(f"{option} {box!r}: expected four whole numbers X0,Y0,X1,Y1", code=2)
         parsed.append((x0, y0, x1, y1))
+    return parsed
+
+
+def _marks_fields(option: str, boxes: tuple[str, ...], mask: Path | None) -> dict[str, Any]:
+    if boxes and mask is not None:
+        fail(f"give either {option} boxes or {option}-mask, not both", code=2)
+    png = base64.b64encode(mask.read_bytes()).decode("ascii") if mask is not None else None
+    return {"boxes": _boxes(option, boxes) or None, "png": png}
+
+
+def _validated(option: str, cls: type[Marks], fields: dict[str, Any]) -> Any:
+    try:
+        return cls.model_validate(fields)
+    except ValidationError as exc:
+        problems = "; ".join(e["msg"] for e in exc.errors())
+        fail(f"{option}: {problems}", code=2)
+
+
+def _marks(option: str, boxes: tuple[str, ...], mask: Path | None) -> Marks | None:
+    """--region / --region-mask as :class:`Marks` (None when not given)."""
+    if not boxes and mask is None:
+        return None
+    return _validated(option, Marks, _marks_fields(option, boxes, mask))
+
+
+def _hide(boxes: tuple[str, ...], mask: Path | None, fill: str, invert: bool) -> Hide | None:
+    """The --hide* options as a :class:`Hide` (None when nothing is hidden)."""
+    if not boxes and mask is None:
+        return None
     value: float | str = fill
     if fill not in ("mean", "blur"):
         try:
             value = float(fill)
         except ValueError:
             fail(f"--hide-fill {fill!r}: a number, mean or blur", code=2)
-    png = base64.b64encode(mask.read_bytes()).decode("ascii") if mask is not None else None
-    try:
-        return Hide.model_validate(
-            {"boxes": parsed or None, "png": png, "fill": value, "invert": invert}
-        )
-    except ValidationError as exc:
-        problems = "; ".join(e["msg"] for e in exc.errors())
-        fail(f"--hide: {problems}", code=2)
+    fields = {**_marks_fields("--hide", boxes, mask), "fill": value, "invert": invert}
+    return _validated("--hide", Hide, fields)
 
 
 def _one(model: Any, path: Path, checked: Any, quiet: bool) -> Any:

@@ -24,6 +24,8 @@ from .preprocessing import Preprocessing
 
 OutputKind = Literal["logits", "probabilities"]
 ScoreKind = Literal["probability", "logit"]
+#: What a model does: classify images, or label every pixel.
+Task = Literal["classification", "segmentation"]
 
 #: Capability names a method may require.
 GRADIENTS = "gradients"
@@ -51,6 +53,7 @@ class ModelInfo:
     sha256: str | None = None
     description: str = ""
     extras: dict = field(default_factory=dict)
+    task: Task = "classification"
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -70,6 +73,8 @@ class ModelInfo:
                 "preprocessing": asdict(self.preprocessing),
                 "output": self.output,
                 "labels": list(self.labels),
+                # classifiers keep the fingerprint they had before tasks existed
+                **({"task": self.task} if self.task != "classification" else {}),
             },
             sort_keys=True,
         )
@@ -91,6 +96,7 @@ class ModelInfo:
             "input_size": list(self.input_size),
             "layout": self.layout,
             "output": self.output,
+            "task": self.task,
             "labels": len(self.labels),
             # format, engine / backend, layout, card: how the result was computed
             **{k: v for k, v in self.extras.items() if k not in ("layout", "card")},
@@ -321,6 +327,21 @@ class AttentionModel(Protocol):
 
     def attentions(self, batch: np.ndarray) -> list[np.ndarray]:
         """One (N, heads, tokens, tokens) array per attention layer, input to output."""
+        ...
+
+
+@runtime_checkable
+class SegmentationModel(Protocol):
+    """A model that labels every pixel (task ``segmentation``)."""
+
+    def segment(self, batch: np.ndarray) -> np.ndarray:
+        """Class logits (N, classes, H, W) at the model's input size."""
+        ...
+
+    def for_regions(self, masks: np.ndarray) -> Model:
+        """A classifier view: its score for class k is the sum of class k's logits over
+        ``masks[k]`` (classes, H, W), the score pytorch-grad-cam's
+        ``SemanticSegmentationTarget`` explains. Every method runs on it unchanged."""
         ...
 
 

@@ -43,6 +43,7 @@ _CARD_KEYS = {
     "description",
     "labels",
     "output",
+    "task",
     "framework",
     "architecture",
     "architecture_kwargs",
@@ -185,6 +186,7 @@ def build_info(card: ModelCard, weights: Path, framework: str, extras: dict[str,
         framework=framework,
         preprocessing=card.preprocessing_spec(),
         output=card.output,
+        task=card.task,
         labels=card.label_names(),
         path=str(weights),
         sha256=path_sha256(weights),
@@ -209,15 +211,19 @@ def from_torch(
     interpolation: str = "bilinear",
     shorter_side: int | None = None,
     crop_rounding: str = "floor",
+    task: str | None = None,
 ) -> Model:
     """Wrap a live ``torch.nn.Module`` (put into eval mode; its weights are not
-    modified). Preprocessing arguments mean what they mean in a model card."""
+    modified). Preprocessing arguments mean what they mean in a model card. ``task``:
+    ``"classification"`` or ``"segmentation"``; by default, segmentation for
+    torchvision's segmentation models, else classification."""
     from .torch_adapter import TorchModel, module_sha256
 
     card = card_from_dict(
         {
             "name": name or type(module).__name__,
             "output": output,
+            "task": task or _task_of_module(module),
             "labels": list(labels) if labels is not None else None,
             "preprocessing": {
                 "input_size": list(input_size),
@@ -238,11 +244,23 @@ def from_torch(
         framework="torch",
         preprocessing=card.preprocessing_spec(),
         output=card.output,
+        task=card.task,
         labels=card.label_names(),
         sha256=module_sha256(module),
         extras={"format": "module"},
     )
     return TorchModel(module, info, preprocess_hook=preprocess, decode_hook=decode)
+
+
+def _task_of_module(module: Any) -> str:
+    """Segmentation for torchvision's segmentation models (and Hugging Face semantic
+    segmentation heads passed as modules), else classification."""
+    kind = type(module)
+    if kind.__module__.startswith("torchvision.models.segmentation"):
+        return "segmentation"
+    if kind.__name__.endswith("ForSemanticSegmentation"):
+        return "segmentation"
+    return "classification"
 
 
 def from_timm(

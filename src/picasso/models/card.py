@@ -76,6 +76,10 @@ class ModelCard(BaseModel):
     architecture: str | None = None
     architecture_kwargs: dict[str, Any] = Field(default_factory=dict)
     output: Literal["logits", "probabilities"] = "logits"
+    task: Literal["classification", "segmentation"] = Field(
+        "classification",
+        description="classification: (N, classes) out; segmentation: (N, classes, H, W)",
+    )
     signature: str | None = Field(None, description="TensorFlow SavedModel signature")
     input_name: str | None = Field(None, description="the image input, where there are several")
     output_name: str | None = Field(None, description="the class scores, where there are several")

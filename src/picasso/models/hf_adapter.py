@@ -110,6 +110,12 @@ def preprocessing_from(path: Path, config: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
+def _attention(auto: Any) -> dict[str, Any]:
+    """Eager attention (which returns attention weights) for classifiers; segmentation
+    heads take the default."""
+    return {"attn_implementation": "eager"} if "Classification" in auto.__name__ else {}
+
+
 def load(path: Path, card: ModelCard, overrides: dict[str, Any], build_info: BuildInfo) -> Any:
     """Load an image-classification folder as a PyTorch model."""
     from .torch_adapter import TorchModel, _torch
@@ -126,11 +132,13 @@ def load(path: Path, card: ModelCard, overrides: dict[str, Any], build_info: Bui
         raise ModelLoadError(f"{path}: config.json is missing or not valid JSON")
     architectures = list(config.get("architectures") or [])
     task = task_of(architectures)
-    if task != "classification":
-        what = f"a {task} model" if task else "not an image classifier"
+    semantic = any(a.endswith("ForSemanticSegmentation") for a in architectures)
+    if task not in ("classification", "segmentation") or (task == "segmentation" and not semantic):
+        what = f"a {task} model" if task else "not an image model Picasso knows"
         raise ModelLoadError(
             f"{path}: {', '.join(architectures) or 'no architecture'} is {what}; Picasso "
-            "explains image classifiers (an ...ForImageClassification head)"
+            "explains image classifiers (...ForImageClassification) and semantic "
+            "segmentation models (...ForSemanticSegmentation)"
         )
     given = card.preprocessing.model_fields_set
     derived = {k: v for k, v in preprocessing_from(path, config).items() if k not in given}
@@ -138,6 +146,7 @@ def load(path: Path, card: ModelCard, overrides: dict[str, Any], build_info: Bui
         "preprocessing": card.preprocessing.model_copy(update=derived),
         "name": card.name or path.name,
         "output": card.output,
+        "task": task,
     }
     if card.labels is None and isinstance(config.get("id2label"), dict):
         by_index = {int(k): str(v) for k, v in config["id2label"].items()}
@@ -145,9 +154,12 @@ def load(path: Path, card: ModelCard, overrides: dict[str, Any], build_info: Bui
     card = card.model_copy(update=update)
     card.preprocessing_spec()  # cheap checks before the weights load
     try:
-        module = transformers.AutoModelForImageClassification.from_pretrained(
-            str(path), local_files_only=True, attn_implementation="eager"
+        auto = (
+            transformers.AutoModelForSemanticSegmentation
+            if task == "segmentation"
+            else transformers.AutoModelForImageClassification
         )
+        module = auto.from_pretrained(str(path), local_files_only=True, **_attention(auto))
     except Exception as exc:  # transformers and safetensors raise many kinds
         detail = " ".join(str(exc).split())[:300]
         raise ModelLoadError(f"{path}: transformers could not load it ({detail})") from None

@@ -73,6 +73,8 @@ class TorchModel(Model):
         # fx graph for incremental occlusion: None until traced, False if untraceable
         self._traced: Any = None
         self._trace_lock = threading.Lock()
+        # Segmentation models explained as classifiers: (N, K, h, w) -> (N, K)
+        self._head: Callable[[Any], Any] | None = None
 
     def capability_problem(self, capability: str) -> str | None:
         problem = super().capability_problem(capability)
@@ -131,7 +133,49 @@ class TorchModel(Model):
 
     def _call(self, x: Any) -> Any:
         # torch.export programs traced with a fixed batch run in chunks of it.
-        return run_fixed_batches(self._call_layout, x, self._static_batch, self._torch.cat)
+        out = run_fixed_batches(self._call_layout, x, self._static_batch, self._torch.cat)
+        return out if self._head is None else self._head(out)
+
+    # -- segmentation ------------------------------------------------------------
+    def _dense(self, out: Any) -> Any:
+        """Per-pixel class logits at the input size (Hugging Face heads answer at a
+        quarter of it: resized bilinearly, as their post-processing does)."""
+        if out.dim() != 4:
+            raise PicassoError(
+                f"model {self.info.name!r} is declared a segmentation model but outputs "
+                f"shape {tuple(out.shape)}, not (batch, classes, height, width)"
+            )
+        size = tuple(self.info.input_size)
+        if tuple(out.shape[-2:]) != size:
+            out = self._torch.nn.functional.interpolate(
+                out, size=size, mode="bilinear", align_corners=False
+            )
+        return out
+
+    def segment(self, batch: np.ndarray) -> np.ndarray:
+        """Class logits (N, classes, H, W) at the input size."""
+        torch = self._torch
+        with torch.inference_mode():
+            x = self._prepare(batch)
+            out = run_fixed_batches(self._call_layout, x, self._static_batch, torch.cat)
+            return self._dense(out).float().cpu().numpy()
+
+    def for_regions(self, masks: np.ndarray) -> TorchModel:
+        """This model with a head summing each class's logits over its region: a
+        classifier to the methods, gradients and layers included."""
+        import copy
+
+        torch = self._torch
+        weights = torch.from_numpy(np.ascontiguousarray(masks, dtype=np.float32)).to(self.device)
+
+        def head(out: Any) -> Any:
+            return (self._dense(out) * weights.to(out.dtype)).sum(dim=(-2, -1))
+
+        view = copy.copy(self)
+        view._head = head
+        view._trace_lock = threading.Lock()
+        view._traced = False  # incremental occlusion traces the bare network: dense here
+        return view
 
     @property
     def memory_format(self) -> Any:

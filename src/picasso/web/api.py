@@ -34,7 +34,9 @@ router = APIRouter(responses=documented(400, 401))
 POSTED = (403, 413, 422)
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 JobId = Annotated[str, PathParam(pattern=r"^[0-9a-f]{32}$", description="A job id.")]
-LayerName = Annotated[str, PathParam(pattern=r"^(input|colorbar|stages|overlay|map-\d{1,4})\.png$")]
+LayerName = Annotated[
+    str, PathParam(pattern=r"^(input|colorbar|stages|overlay|segmentation|map-\d{1,4})\.png$")
+]
 ResultKind = Literal["json", "png", "npy", "html", "parquet", "csv"]
 Sha256 = Annotated[
     str, Field(pattern=r"^[0-9a-f]{64}$", description="The sha256 returned by POST /images.")
@@ -262,7 +264,7 @@ def job_result(services: ServicesDep, job_id: JobId, kind: ResultKind) -> FileRe
     return FileResponse(files[kind], media_type=MEDIA[kind], filename=f"{stem}.{suffix}.{kind}")
 
 
-LAYER = re.compile(r"^(input|colorbar|stages|overlay|map-\d{1,4})\.png$")
+LAYER = re.compile(r"^(input|colorbar|stages|overlay|segmentation|map-\d{1,4})\.png$")
 
 
 @router.get(
@@ -291,7 +293,8 @@ def job_layer(
     if not LAYER.match(name) or not path.is_file():
         raise HTTPException(404, f"job {job_id} has no layer {quoted(name)}")
     plain = (percentile, sign, colormap, high) == (None, None, None, None)
-    if plain or job.kind != "explain" or name in ("input.png", "stages.png", "overlay.png"):
+    fixed = ("input.png", "stages.png", "overlay.png", "segmentation.png")
+    if plain or job.kind != "explain" or name in fixed:
         return FileResponse(path, media_type="image/png")
     display = Display(
         percentile=percentile if percentile is not None else PERCENTILE,

@@ -21,10 +21,11 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
-from ..core.errors import PicassoError, SettingsError, TargetError, quoted
+from ..core.errors import InvalidImageError, PicassoError, SettingsError, TargetError, quoted
 from ..core.images import LoadedImage, load_image
 from ..core.model import Model
 from ..demo import IMAGES_DIR
+from ..hiding import Marks
 from ..jobs import Job, JobStore
 from ..jobs.store import FINISHED
 from ..plugins import MethodRegistry
@@ -79,6 +80,7 @@ class FormState:
     again: str = ""  # the sha256 of a stored image to run again
     again_name: str = ""
     batch_size: str = "32"
+    region: str = ""  # segmentation models: "x0,y0,x1,y1" in model-input pixels
 
 
 def _method_rows(registry: MethodRegistry, model: Model) -> list[dict[str, Any]]:
@@ -273,8 +275,20 @@ def job_view(services: Services, job: Job) -> dict[str, Any]:
         ],
         sanity=_sanity_summary(store, job),
         sanity_problem=services.runner.sanity_problem(job),
+        segments=_segments(extras),
     )
     return view
+
+
+def _segments(extras: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """A segmentation result's classes with their colours in ``segmentation.png``."""
+    from ..render import segment_colours
+
+    segments = extras.get("segments")
+    if not segments:
+        return None
+    colours = segment_colours(max(s["index"] for s in segments) + 1)
+    return [{**s, "colour": "#{:02x}{:02x}{:02x}".format(*colours[s["index"]])} for s in segments]
 
 
 def _sanity_summary(store: JobStore, job: Job) -> dict[str, Any] | None:
@@ -455,6 +469,8 @@ def form_problems() -> Iterator[None]:
         raise FormProblem(422, str(exc), exc.fields) from None
     except TargetError as exc:
         raise FormProblem(422, str(exc), {"target": str(exc)}) from None
+    except InvalidImageError as exc:  # a region or mask that does not fit the image
+        raise FormProblem(422, str(exc), {"region": str(exc)}) from None
     except PicassoError as exc:
         raise FormProblem(409, str(exc)) from None
 
@@ -478,6 +494,7 @@ class RunForm:
             again=str(form.get("again") or ""),
             again_name=str(form.get("again_name") or ""),
             also=[a for a in form.getlist("also") if isinstance(a, str)][:MAX_METHODS],
+            region=str(form.get("region") or "").strip()[:200],
         )
 
     def submit(self) -> Response:
@@ -538,6 +555,7 @@ class RunForm:
         except ValueError:
             message = "the number of classes must be a whole number"
             raise FormProblem(422, message, {"target": message}) from None
+        region = self.region()
         with form_problems():
             request = ExplainRequest(
                 method=shown.method,
@@ -545,8 +563,24 @@ class RunForm:
                 target=target,
                 top_k=top_k,
                 faithfulness=shown.faithfulness,
+                region=region,
             )
             return {name: self.services.runner.check(name, request) for name in names}
+
+    def region(self) -> Marks | None:
+        """The region field ("x0,y0,x1,y1", model-input pixels), for segmentation."""
+        text = self.shown.region
+        if not text:
+            return None
+        try:
+            x0, y0, x1, y1 = (int(v) for v in text.replace(" ", "").split(","))
+            return Marks(boxes=((x0, y0, x1, y1),))
+        except ValueError as error:
+            detail = str(error).splitlines()[-1] if "box" in str(error) else ""
+            message = "the region must be four whole numbers x0,y0,x1,y1 " + (
+                f"({detail})" if detail else "(model-input pixels, x1 and y1 exclusive)"
+            )
+            raise FormProblem(422, message, {"region": message}) from None
 
     def also_requests(
         self, checked: dict[str, Checked[ExplainRequest]]

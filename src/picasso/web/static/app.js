@@ -171,6 +171,11 @@ function displayControls(result) {
 }
 
 function results() {
+  // Colour swatches of a segmentation's legend (styles set from script: the page's CSP
+  // allows no inline style attributes).
+  document.querySelectorAll(".swatch[data-colour]").forEach((swatch) => {
+    swatch.style.background = swatch.dataset.colour;
+  });
   document.querySelectorAll(".result[data-npy]").forEach((result) => {
     displayControls(result);
     const tabs = result.querySelectorAll(".tab");

@@ -1,0 +1,214 @@
+"""Segmentation models: the explained score of class k is the sum of k's logits over a
+region (pytorch-grad-cam's SemanticSegmentationTarget); every method runs on it and
+equals the references on the same score."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from PIL import Image
+
+import picasso
+from picasso.core.errors import CapabilityError, InvalidImageError, TargetError
+
+LABELS = ["background", "tank", "sky"]
+
+
+@pytest.fixture(scope="module")
+def segmenter():
+    torch.manual_seed(0)
+    module = torchvision.models.segmentation.lraspp_mobilenet_v3_large(
+        weights=None, weights_backbone=None, num_classes=3
+    ).eval()
+    model = picasso.from_torch(module, input_size=(64, 64), labels=LABELS)
+    return module, model
+
+
+@pytest.fixture(scope="module")
+def scene():
+    from picasso.demo import demo_images
+
+    return np.asarray(Image.open(demo_images("tank-overcast")[0]).convert("RGB"))
+
+
+class Out(torch.nn.Module):
+    """The module's per-pixel logits as a tensor (pytorch-grad-cam's wrapper)."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(x)["out"]
+
+
+def test_torchvision_segmentation_models_are_recognised(segmenter, scene):
+    _, model = segmenter
+    assert model.info.task == "segmentation"
+    exp = picasso.explain(model, scene, "saliency")
+    labels = exp.segmentation
+    assert labels.shape == (64, 64)
+    shares = {s["index"]: s["share"] for s in exp.extras["segments"]}
+    assert sum(shares.values()) == pytest.approx(1.0)
+    top = max(shares, key=shares.get)
+    assert exp.targets[0].index == top and exp.targets[0].probability == pytest.approx(shares[top])
+
+
+def test_grad_cam_equals_pytorch_grad_cam_with_the_segmentation_target(segmenter, scene):
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import SemanticSegmentationTarget
+
+    module, model = segmenter
+    layer = "backbone.16"
+    exp = picasso.explain(model, scene, "grad-cam", layer=layer)
+    k = exp.targets[0].index
+    batch = torch.from_numpy(model.preprocess([Image.fromarray(scene)]))
+    mask = (exp.segmentation == k).astype(np.float32)
+    target_layer = dict(module.named_modules())[layer]
+    with GradCAM(model=Out(module), target_layers=[target_layer]) as cam:
+        ref = cam(input_tensor=batch, targets=[SemanticSegmentationTarget(k, mask)])
+    assert ref.std() > 0.01
+    np.testing.assert_allclose(exp.attributions, ref, atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("region", [None, {"boxes": [(8, 30, 40, 50)]}])
+def test_occlusion_and_saliency_equal_captum_on_the_region_sum(segmenter, scene, region):
+    from captum.attr import Occlusion, Saliency
+
+    module, model = segmenter
+    occlusion = picasso.explain(
+        model, scene, "occlusion", score="logit", window=8, stride=8, region=region
+    )
+    k = occlusion.targets[0].index  # the class covering most pixels
+    saliency = picasso.explain(model, scene, "saliency", region=region, target=k)
+    batch = torch.from_numpy(model.preprocess([Image.fromarray(scene)]))
+    if region is None:
+        mask = torch.from_numpy((occlusion.segmentation == k).astype(np.float32))
+    else:
+        mask = torch.zeros(64, 64)
+        mask[30:50, 8:40] = 1
+
+    def region_sum(x):
+        return (module(x)["out"] * mask).sum(dim=(2, 3))
+
+    ref = Occlusion(region_sum).attribute(
+        batch, sliding_window_shapes=(3, 8, 8), strides=(3, 8, 8), baselines=0.0, target=k
+    )
+    expected = ref[0, 0].detach().numpy()
+    assert np.abs(expected).max() > 0
+    # the scores are float32 sums over up to 4,096 pixels: they agree to the rounding
+    # of such sums (1e-6 of the summed magnitudes), not to 1e-6 of their differences
+    with torch.no_grad():
+        magnitude = float((module(batch)["out"][0, k].abs() * mask).sum())
+    np.testing.assert_allclose(occlusion.attribution, expected, atol=1e-6 * magnitude, rtol=0)
+    grads = Saliency(region_sum).attribute(batch, target=k, abs=True)
+    expected = grads.amax(dim=1)[0].numpy()
+    np.testing.assert_allclose(
+        saliency.attribution, expected, atol=1e-5 * expected.max(), rtol=1e-4
+    )
+    assert occlusion.extras["region"] == ("given" if region else "predicted pixels")
+
+
+def test_a_region_changes_the_map(segmenter, scene):
+    _, model = segmenter
+    whole = picasso.explain(model, scene, "saliency", target=1, region={"boxes": [(0, 0, 64, 64)]})
+    corner = picasso.explain(model, scene, "saliency", target=1, region={"boxes": [(0, 0, 16, 16)]})
+    assert not np.allclose(whole.attribution, corner.attribution)
+
+
+def test_bad_regions_and_targets_get_clear_errors(segmenter, scene, tiny_model):
+    _, model = segmenter
+    with pytest.raises(InvalidImageError, match="outside the 64x64 image"):
+        picasso.explain(model, scene, "saliency", region={"boxes": [(64, 0, 70, 8)]})
+    with pytest.raises(TargetError, match="the region is empty"):
+        everything_but_all = {"boxes": [(0, 0, 64, 64)], "invert": True}
+        picasso.explain(model, scene, "saliency", region=everything_but_all)
+    absent = picasso.explain(model, scene, "saliency").extras["segments"]
+    missing = [k for k in range(3) if k not in {s["index"] for s in absent}]
+    if missing:
+        with pytest.raises(TargetError, match="covers no pixel of the prediction; give a region"):
+            picasso.explain(model, scene, "saliency", target=missing[0])
+    with pytest.raises(TargetError, match="a region is for segmentation models"):
+        picasso.explain(tiny_model, scene, "saliency", region={"boxes": [(0, 0, 4, 4)]})
+    with pytest.raises(TargetError, match="target class 5 does not exist"):
+        picasso.explain(model, scene, "saliency", target=5)
+
+
+def test_what_serves_classifiers_only_says_so(segmenter, scene):
+    _, model = segmenter
+    with pytest.raises(CapabilityError, match="sanity checks serve classifiers"):
+        picasso.sanity_check(model, scene, "saliency")
+    with pytest.raises(CapabilityError, match="serve classifiers"):
+        picasso.predict(model, scene)
+
+
+def test_results_carry_the_predicted_segmentation(segmenter, scene, tmp_path):
+    _, model = segmenter
+    exp = picasso.explain(model, scene, "grad-cam", layer="backbone.16")
+    paths = exp.save(tmp_path)
+    assert Image.open(paths["segmentation"]).size == (64, 64)
+    summary = exp.summary()
+    assert summary["model"]["task"] == "segmentation"
+    assert summary["extras"]["segments"][0]["label"] in LABELS
+
+
+def test_hugging_face_semantic_segmentation_folders_load(tmp_path, scene):
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = transformers.SegformerConfig(
+        num_channels=3,
+        depths=[1, 1, 1, 1],
+        hidden_sizes=[8, 8, 8, 8],
+        decoder_hidden_size=8,
+        num_attention_heads=[1, 1, 1, 1],
+        num_labels=3,
+        id2label=dict(enumerate(LABELS)),
+        label2id={v: k for k, v in enumerate(LABELS)},
+    )
+    transformers.SegformerForSemanticSegmentation(config).save_pretrained(tmp_path)
+    transformers.SegformerImageProcessor(size={"height": 64, "width": 64}).save_pretrained(tmp_path)
+    model = picasso.load_model(tmp_path)
+    assert model.info.task == "segmentation" and model.info.labels == tuple(LABELS)
+    logits = model.segment(model.preprocess([Image.fromarray(scene)]))
+    assert logits.shape == (1, 3, 64, 64)  # the quarter-size head, resized as HF does
+    processor = transformers.AutoImageProcessor.from_pretrained(tmp_path, backend="pil")
+    module = transformers.AutoModelForSemanticSegmentation.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        out = module(**processor(images=Image.fromarray(scene), return_tensors="pt")).logits
+    reference = processor.post_process_semantic_segmentation(
+        transformers.modeling_outputs.SemanticSegmenterOutput(logits=out), target_sizes=[(64, 64)]
+    )[0].numpy()
+    np.testing.assert_array_equal(logits[0].argmax(axis=0), reference)
+    exp = picasso.explain(model, scene, "grad-cam")
+    assert exp.attribution.shape == (64, 64)
+
+
+def test_the_cli_takes_a_region(tmp_path, scene):
+    transformers = pytest.importorskip("transformers")
+    from click.testing import CliRunner
+
+    from picasso.cli import build_cli
+    from picasso.plugins import discover
+
+    torch.manual_seed(0)
+    config = transformers.SegformerConfig(
+        num_channels=3,
+        depths=[1, 1, 1, 1],
+        hidden_sizes=[8, 8, 8, 8],
+        decoder_hidden_size=8,
+        num_attention_heads=[1, 1, 1, 1],
+        num_labels=3,
+    )
+    folder = tmp_path / "segformer"
+    transformers.SegformerForSemanticSegmentation(config).save_pretrained(folder)
+    transformers.SegformerImageProcessor(size={"height": 64, "width": 64}).save_pretrained(folder)
+    Image.fromarray(scene).save(tmp_path / "scene.png")
+    cli = build_cli(discover(plugin_dirs=[]))
+    args = ["explain", "-q", "-m", str(folder), "--method", "saliency", str(tmp_path / "scene.png")]
+    result = CliRunner().invoke(cli, [*args, "--region", "0,0,32,32", "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "scene.saliency.segmentation.png").is_file()
+    bad = CliRunner().invoke(cli, [*args, "--region", "0,0,32"])
+    assert bad.exit_code == 2 and "expected four whole numbers" in bad.output
