@@ -97,14 +97,18 @@ class RegionMean(torch.nn.Module):
 def test_a_region_mean_model_peaks_on_its_region_with_the_known_value():
     model = picasso.from_torch(RegionMean(), input_size=(16, 16), output="probabilities")
     image = np.full((16, 16, 3), 255, np.uint8)  # all ones: the score is the masks' mean
-    settings = {"masks": 500, "grid": 4, "keep": 0.5, "seed": 3}
-    exp = picasso.explain(model, image, method="rise", target=1, **settings)
+    settings = {"masks": 500, "grid": 4, "keep": 0.5, "seed": 3, "error": 0}
+    exp = picasso.explain(model, image, method="rise", target=1, estimator="paper", **settings)
     # Independent computation of the RISE estimate from the same masks:
     # sum_n score_n * mask_n / (N * keep), score_n = mean of mask_n over the region.
     masks = random_masks(np.random.default_rng(3), 500, 4, 0.5, 16, 16).astype(np.float64)
     scores = masks[:, 0:4, 8:12].mean(axis=(1, 2))
     expected = np.einsum("n,nhw->hw", scores, masks) / (500 * 0.5)
     np.testing.assert_allclose(exp.attribution, expected, rtol=1e-5, atol=1e-6)
+    # ... and the control-variate estimate: mean score + sum (s_n - mean) mask_n / (N keep)
+    default = picasso.explain(model, image, method="rise", target=1, **settings)
+    centred = scores.mean() + np.einsum("n,nhw->hw", scores - scores.mean(), masks) / 250
+    np.testing.assert_allclose(default.attribution, centred, rtol=1e-5, atol=1e-6)
     inside, outside = exp.attribution[0:4, 8:12].mean(), exp.attribution[8:, :4].mean()
     assert inside > outside + 0.05  # the map peaks where the model reads
 
@@ -120,3 +124,36 @@ def test_masks_are_shifted_randomly_so_every_pixel_varies_alike():
     assert variance.std() / variance.mean() < 0.25
     assert masks.mean(axis=0).min() == pytest.approx(0.5, abs=0.05)
     assert masks.mean(axis=0).max() == pytest.approx(0.5, abs=0.05)
+
+
+def test_the_control_variate_removes_the_masks_own_noise():
+    """A constant score: the paper's estimate is the score times the masks' mean over
+    keep (noisy); the control-variate estimate is the score exactly."""
+    model = picasso.from_torch(Constant(), input_size=(16, 16))
+    image = np.full((16, 16, 3), 128, np.uint8)
+    settings = {"masks": 200, "grid": 4, "error": 0}
+    paper = picasso.explain(model, image, "rise", target=1, estimator="paper", **settings)
+    centred = picasso.explain(model, image, "rise", target=1, **settings)
+    assert paper.attribution.std() > 0.01
+    np.testing.assert_allclose(centred.attribution, 0.75, atol=1e-6)
+
+
+def test_sampling_stops_when_the_map_has_converged_and_says_so():
+    model = picasso.from_torch(RegionMean(), input_size=(16, 16), output="probabilities")
+    image = np.full((16, 16, 3), 255, np.uint8)
+    settings = {"grid": 4, "keep": 0.5, "seed": 1}
+    early = picasso.explain(model, image, "rise", target=1, masks=4000, **settings)
+    used = early.extras["masks_used"]
+    assert early.extras["converged"] and 200 <= used < 4000 and used % 100 == 0
+    assert early.extras["error"] <= 0.75 and "checked every 100 masks" in early.extras["criterion"]
+    batched = picasso.explain(model, image, "rise", target=1, masks=4000, batch_size=7, **settings)
+    np.testing.assert_allclose(batched.attribution, early.attribution, rtol=1e-6)
+    everything = picasso.explain(model, image, "rise", target=1, masks=300, error=0, **settings)
+    assert everything.extras["masks_used"] == 300 and not everything.extras["converged"]
+    # the reported error is honest: the distance to a far better estimate is of its size
+    reference = picasso.explain(
+        model, image, "rise", target=1, masks=20000, error=0, grid=4, seed=9
+    )
+    spread = early.attribution.std()
+    actual = np.abs(early.attribution - reference.attribution).mean() / spread
+    assert 0.3 < actual / early.extras["error"] < 2.0, (actual, early.extras["error"])

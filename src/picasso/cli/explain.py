@@ -45,6 +45,13 @@ def explain_command(registry: MethodRegistry) -> click.Command:
     )
     @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
     @click.option(
+        "--threads",
+        type=click.IntRange(1, 1024),
+        default=None,
+        help="CPU threads per model call [default: the framework's, one per core]; on a "
+        "busy machine, fewer than its cores avoids oversubscription.",
+    )
+    @click.option(
         "--percentile",
         type=click.FloatRange(50, 100),
         default=PERCENTILE,
@@ -108,6 +115,7 @@ def explain_command(registry: MethodRegistry) -> click.Command:
         top_k: int | None,
         out: Path,
         quiet: bool,
+        threads: int | None,
         percentile: float,
         colormap: str | None,
         sign: str,
@@ -125,8 +133,11 @@ def explain_command(registry: MethodRegistry) -> click.Command:
         Writes <stem>.<method>.png (overlay), .npy (maps: targets x H x W) and .json
         (summary) per image into --out.
         """
+        from ..core.threads import set_threads
         from ..models import load_model
         from ..requests import ExplainRequest, check
+
+        set_threads(threads)
         from ..service import explain_many, shares_batches
 
         if targets and top_k is not None:

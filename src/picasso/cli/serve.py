@@ -32,6 +32,9 @@ class ServeConfig(BaseModel):
     port: int = Field(8765, ge=1, le=65535)
     data_dir: Path = Path("picasso-data")
     workers: int = Field(2, ge=1, le=64)
+    threads: int | None = Field(
+        None, ge=1, le=1024, description="threads per job; default: cores / workers"
+    )
     time_limit: float = Field(600.0, gt=0)
     max_upload_mb: float = Field(20.0, gt=0)
     max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1)
@@ -90,6 +93,7 @@ class ServeConfig(BaseModel):
             models=self.models if self.models is not None else default_models(),
             data_dir=self.data_dir,
             workers=self.workers,
+            threads=self.threads,
             time_limit=self.time_limit,
             max_upload_bytes=int(self.max_upload_mb * 2**20),
             max_pixels=self.max_pixels,
@@ -138,6 +142,12 @@ class ServeConfig(BaseModel):
     "--workers", default=None, type=click.IntRange(1, 64), help="Jobs running at once [default: 2]."
 )
 @click.option(
+    "--threads",
+    default=None,
+    type=click.IntRange(1, 1024),
+    help="CPU threads per job [default: the cores divided among the workers].",
+)
+@click.option(
     "--data-root",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
     default=None,
@@ -162,6 +172,7 @@ def serve_command(
     port: int | None,
     data_dir: Path | None,
     workers: int | None,
+    threads: int | None,
     data_root: Path | None,
     allowed_hosts: tuple[str, ...],
     api_token: str | None,
@@ -174,6 +185,7 @@ def serve_command(
         "port": port,
         "data_dir": data_dir,
         "workers": workers,
+        "threads": threads,
         "data_root": data_root.resolve() if data_root else None,
     }
     given = {k: v for k, v in options.items() if v is not None}

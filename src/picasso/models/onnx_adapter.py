@@ -18,6 +18,7 @@ import numpy as np
 
 from ..core.errors import CapabilityError, MissingDependencyError, ModelLoadError, PicassoError
 from ..core.model import GRADIENTS, Model, ModelInfo, ScoreKind
+from ..core.threads import threads
 from .card import ModelCard, hook_kwargs
 from .protocols import BuildInfo
 from .shapes import ChannelsMixin, probe_forward, resolve_input, run_fixed_batches
@@ -42,6 +43,9 @@ def open_session(path: Path) -> Any:
     ort = _onnxruntime()
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only; we raise our own messages
+    count = threads()
+    if count is not None:  # a server sharing its cores between jobs
+        options.intra_op_num_threads = count
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:

@@ -28,6 +28,7 @@ from ..core.model import (
     Occluder,
     ScoreKind,
 )
+from ..core.threads import threads
 from .card import ModelCard, hook_kwargs, resolve_callable
 from .protocols import BuildInfo
 from .shapes import check_scores, first_output, run_fixed_batches
@@ -47,6 +48,9 @@ def _torch() -> Any:
         import torch
     except ImportError:
         raise MissingDependencyError("torch", "torch", "Loading a PyTorch model") from None
+    count = threads()
+    if count is not None and torch.get_num_threads() != count:
+        torch.set_num_threads(count)  # set before torch was imported
     return torch
 
 

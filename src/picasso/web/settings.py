@@ -39,6 +39,7 @@ class WebSettings:
     max_dataset_bytes: int = 200 * 1024 * 1024  # an uploaded zip, and what it unpacks to
     max_dataset_files: int = 20_000
     budget: Budget = field(default_factory=Budget)  # what one job may cost
+    threads: int | None = None  # per job; None: the cores shared by the workers
 
     @property
     def max_request_bytes(self) -> int:

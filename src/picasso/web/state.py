@@ -64,9 +64,12 @@ class Services:
 
 def start(settings: WebSettings) -> tuple[dict[str, Model], MethodRegistry, JobRunner]:
     """Load the models and methods and open the job store (blocking work)."""
+    from ..core.threads import per_job, set_threads
     from ..models import load_model
     from ..plugins import discover
 
+    # Jobs share the cores: each framework call gets its share, not all of them.
+    set_threads(settings.threads or per_job(settings.workers))
     models = {}
     for ref in settings.models:
         model = load_model(ref)
