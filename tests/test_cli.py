@@ -224,9 +224,9 @@ def test_serve_reads_a_config_file_and_options_win(cli, tmp_path, monkeypatch):
     result = run(cli, "serve", "--config", str(config), "--port", "9100")
     assert started["port"] == 9100  # the option wins over the file
 
-    config.write_text('models = ["demo:digits"]\nthreads = 4\n')
+    config.write_text('models = ["demo:digits"]\nwrokers = 4\n')  # a typo
     result = run(cli, "serve", "--config", str(config))
-    assert result.exit_code != 0 and "unknown key 'threads'" in result.output
+    assert result.exit_code != 0 and "unknown key 'wrokers'" in result.output
     config.write_text("port = 'eighty'\n")
     result = run(cli, "serve", "--config", str(config))
     assert result.exit_code != 0 and "port has the wrong type" in result.output

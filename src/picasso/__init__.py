@@ -71,6 +71,7 @@ def explain(
     faithfulness: bool = False,
     hide: Hide | dict[str, Any] | None = None,
     region: Marks | dict[str, Any] | None = None,
+    preview: Callable[[Any], None] | None = None,
     **settings: Any,
 ) -> Explanation:
     """Explain why ``model`` classifies ``image`` as it does.
@@ -90,6 +91,9 @@ def explain(
         region: segmentation models: the pixels whose class logits are summed into the
             explained score (boxes or a mask PNG, as ``hide``); default: the pixels the
             model assigns to the class.
+        preview: ``callback(maps)`` with partial maps (targets, H, W) while the method
+            works, at most two a second: occlusion sends a whole coarse map after a
+            sixteenth of its windows, then refined ones; RISE its running average.
         **settings: the method's settings, e.g. ``window=16, stride=8``.
     Returns:
         an :class:`Explanation`; ``.attribution`` is the first target's (H, W) map.
@@ -107,6 +111,10 @@ def explain(
         hide=Hide.model_validate(hide) if hide is not None else None,
         region=Marks.model_validate(region) if region is not None else None,
     )
+    if preview is not None:
+        progress = Progress(
+            progress.__call__ if isinstance(progress, Progress) else progress, preview=preview
+        )
     return run(model, image, check(request, model, registry), progress=progress)
 
 

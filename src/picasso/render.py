@@ -321,6 +321,17 @@ def full_size_overlay(
     return Image.alpha_composite(base, layer).convert("RGB")
 
 
+def preview_png(image: np.ndarray, values: np.ndarray, signed: bool) -> Any:
+    """A partial map over the image as the model saw it (uint8 H x W x 3): what a
+    running job's page shows while the map fills."""
+    from PIL import Image
+
+    rgba, _, _, _ = colored(values, signed, Display())
+    rgba[..., 3] *= OPACITY
+    base = Image.fromarray(image).convert("RGBA")
+    return Image.alpha_composite(base, rgba_png(rgba)).convert("RGB")
+
+
 def map_png(values: np.ndarray, signed: bool, display: Display) -> Any:
     """A map as an RGBA PIL image under ``display``."""
     rgba, _, _, _ = colored(values, signed, display)

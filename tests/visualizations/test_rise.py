@@ -145,7 +145,7 @@ def test_sampling_stops_when_the_map_has_converged_and_says_so():
     early = picasso.explain(model, image, "rise", target=1, masks=4000, **settings)
     used = early.extras["masks_used"]
     assert early.extras["converged"] and 200 <= used < 4000 and used % 100 == 0
-    assert early.extras["error"] <= 0.75 and "checked every 100 masks" in early.extras["criterion"]
+    assert early.extras["error"] <= 0.7 and "checked every 100 masks" in early.extras["criterion"]
     batched = picasso.explain(model, image, "rise", target=1, masks=4000, batch_size=7, **settings)
     np.testing.assert_allclose(batched.attribution, early.attribution, rtol=1e-6)
     everything = picasso.explain(model, image, "rise", target=1, masks=300, error=0, **settings)

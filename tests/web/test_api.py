@@ -339,7 +339,12 @@ def test_faithfulness_and_sanity_through_the_api(client):
     assert client.post(f"/api/v1/jobs/{'0' * 32}/sanity").status_code == 404
     queued = client.post(
         "/api/v1/jobs",
-        json={"model": "tanks-fair", "image": sha, "method": "rise", "settings": {"masks": 99999}},
+        json={
+            "model": "tanks-fair",
+            "image": sha,
+            "method": "rise",
+            "settings": {"masks": 99999, "error": 0},
+        },
     ).json()
     assert client.post(f"/api/v1/jobs/{queued['id']}/sanity").status_code == 409
     client.post(f"/api/v1/jobs/{queued['id']}/cancel")
@@ -370,3 +375,34 @@ def test_targets_at_their_boundaries(client, target, top_k, status):
     assert response.status_code == status, response.text
     if status == 422:
         assert "10" in response.json()["detail"] or "11" in response.json()["detail"]
+
+
+def test_a_running_job_serves_its_map_so_far(client):
+    """Occlusion draws a coarse map early; the job's JSON and events announce it, and
+    GET /preview.png serves it until the job finishes."""
+    image = upload(client, demo_images("tank-overcast")[0]).json()
+    body = {"model": "tanks-fair", "image": image["sha256"], "method": "occlusion"}
+    body["settings"] = {"window": 4, "stride": 1, "batch_size": 4}  # 3,721 windows
+    job = client.post("/api/v1/jobs", json=body).json()
+    seen = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        state = client.get(f"/api/v1/jobs/{job['id']}").json()
+        if state.get("preview"):
+            seen = state
+            picture = client.get(state["preview"])
+            if picture.status_code == 200:  # (the job may finish in between)
+                assert picture.headers["content-type"] == "image/png"
+                assert Image.open(io.BytesIO(picture.content)).size == (64, 64)
+                break
+        if state["status"] in ("done", "failed", "cancelled"):
+            break
+        time.sleep(0.05)
+    assert seen is not None and "/preview.png?n=" in seen["preview"]
+    client.post(f"/api/v1/jobs/{job['id']}/cancel")
+    finished = wait(client, job["id"])
+    assert "preview" not in finished  # announced only while the job runs
+    body["method"], body["settings"] = "class-probabilities", {}
+    quick = wait(client, client.post("/api/v1/jobs", json=body).json()["id"])
+    missing = client.get(f"/api/v1/jobs/{quick['id']}/preview.png")
+    assert missing.status_code == 404 and "has drawn no map" in missing.json()["detail"]

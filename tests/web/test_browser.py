@@ -117,6 +117,10 @@ def test_upload_occlusion_progress_overlay_tabs(server, page):
         "() => { const b = document.querySelector('progress.bar');"
         " return b && b.value > 0 && b.value < b.max; }"
     )  # moving
+    page.wait_for_function(  # the map so far, drawn while the job runs
+        "() => { const i = document.querySelector('figure.preview:not([hidden]) img');"
+        " return i && i.complete && i.naturalWidth === 64; }"
+    )
     page.wait_for_function(
         "() => { const b = document.querySelector('progress.bar');"
         " return b && b.max > 1 && b.value === b.max; }"

@@ -339,13 +339,14 @@ def test_identical_submissions_share_one_job_and_the_queue_is_bounded(tmp_path):
             "model": "tanks-fair",
             "image": sha,
             "method": "rise",
-            "settings": {"masks": 100_000, "batch_size": 1},
+            "settings": {"masks": 100_000, "batch_size": 1, "error": 0},
         }
         ids = {client.post("/api/v1/jobs", json=long).json()["id"] for _ in range(10)}
         assert len(ids) == 1  # ten identical requests, one job
         others = [
             client.post(
-                "/api/v1/jobs", json={**long, "settings": {"masks": 100_000 - i, "batch_size": 1}}
+                "/api/v1/jobs",
+                json={**long, "settings": {"masks": 100_000 - i, "batch_size": 1, "error": 0}},
             )
             for i in range(1, 4)
         ]

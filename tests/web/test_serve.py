@@ -33,7 +33,7 @@ def test_sigterm_with_an_open_progress_stream(tmp_path):
                 time.sleep(0.1)
         image = demo_images("tank-sunny")[0]
         sha = httpx.post(f"{base}/images", files={"file": (image.name, image.read_bytes())})
-        long = {"masks": 100000, "batch_size": 1}
+        long = {"masks": 100000, "batch_size": 1, "error": 0}  # no early stop
         job = httpx.post(
             f"{base}/jobs",
             json={

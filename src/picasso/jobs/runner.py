@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..audits.dataset import DEMO_DATASET
 from ..core.errors import (
     BusyError,
@@ -33,7 +35,7 @@ from ..core.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image
 from ..core.model import GRADIENTS, LAYERS, Model
 from ..core.progress import Progress
 from ..plugins import MethodRegistry
-from ..render import full_size_overlay, save_layers
+from ..render import full_size_overlay, preview_png, save_layers
 from ..requests import AnyRequest, AuditRequest, Checked, ExplainRequest, R, SanityRequest, check
 from ..sanity import sanity_check
 from ..service import explain
@@ -91,6 +93,7 @@ class JobRunner:
         self.max_pixels = max_pixels
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="picasso-job")
         self._progress: dict[str, Progress] = {}
+        self._previews: dict[str, int] = {}  # partial maps drawn per running job
         self._lock = threading.Lock()
         self._stopping = False
         interrupted = store.mark_interrupted()
@@ -275,7 +278,10 @@ class JobRunner:
                     retry_after=30,
                 )
             job = self.store.insert(uuid.uuid4().hex, key, model, checked.request, image)
-        progress = Progress(functools.partial(self._report, job.id))
+        preview = None
+        if isinstance(checked.request, ExplainRequest) and checked.method.produces_map:
+            preview = functools.partial(self._preview, job.id, checked.method.signed)
+        progress = Progress(functools.partial(self._report, job.id), preview=preview)
         with self._lock:
             self._progress[job.id] = progress
         self._pool.submit(self._run, job, checked, progress)
@@ -316,6 +322,26 @@ class JobRunner:
     # -- work --------------------------------------------------------------------------
     def _report(self, job_id: str, done: int, total: int) -> None:
         self.store.update(job_id, done=done, total=total)
+
+    def previews(self, job_id: str) -> int:
+        """How many partial maps a running job has drawn (``preview.png``)."""
+        with self._lock:
+            return self._previews.get(job_id, 0)
+
+    def _preview(self, job_id: str, signed: bool, maps: Any) -> None:
+        """Draw a running job's partial map (first class) over its image, atomically."""
+        job = self.store.get(job_id)
+        if job is None or not len(maps):
+            return
+        image = load_image(self.store.image_path(job.image.sha256), self.max_pixels)
+        fitted = np.asarray(self.models[job.model].fit_image(image.image), dtype=np.uint8)
+        directory = self.store.result_dir(job_id)
+        directory.mkdir(parents=True, exist_ok=True)
+        partial = directory / "preview.png.partial"
+        preview_png(fitted, maps[0], signed).save(partial, format="PNG")
+        partial.replace(directory / "preview.png")
+        with self._lock:
+            self._previews[job_id] = self._previews.get(job_id, 0) + 1
 
     def _run(self, job: Job, checked: Checked[Any], progress: Progress) -> None:
         current = self.store.get(job.id)
@@ -396,6 +422,8 @@ class JobRunner:
     def _forget(self, job_id: str) -> None:
         with self._lock:
             self._progress.pop(job_id, None)
+            # preview.png stays: a page may still be fetching it as the job finishes
+            self._previews.pop(job_id, None)
 
 
 def cache_key(model: Model, request: AnyRequest, image: ImageRef) -> str:

@@ -454,7 +454,9 @@ class IncrementalOccluder(Occluder):
         if not isinstance(value, Patch):
             return value
         batch = len(value.ys)
-        full = value.orig.expand(batch, *value.orig.shape[1:]).contiguous(memory_format=self.layout)
+        # clone, never contiguous(): for one window, contiguous() would hand back the
+        # cached original itself, and pasting into it would corrupt every later window
+        full = value.orig.expand(batch, *value.orig.shape[1:]).clone(memory_format=self.layout)
         h, w = value.values.shape[-2:]
         for i, (y, x) in enumerate(zip(value.ys, value.xs, strict=True)):
             full[i, :, y : y + h, x : x + w] = value.values[i]

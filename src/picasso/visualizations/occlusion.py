@@ -17,6 +17,12 @@ only the part of each layer that a window changes.
 
 Cost: 1 + ceil((H - w) / s + 1) * ceil((W - w) / s + 1) forward passes, in batches of
 ``batch_size``; no gradients, so it runs on any model.
+
+Windows are computed coarse to fine: every eighth window in each direction first, then
+every fourth, every second, and the rest. The result does not depend on the order; a listener for
+previews (``explain(..., preview=callback)``, the web app's job page) gets a whole map
+after the first level (about 1/64 of the work), each missing window taking the value of
+the nearest computed one, and refined maps after each level and every half second.
 """
 
 from __future__ import annotations
@@ -70,6 +76,53 @@ def window_starts(size: int, window: int, stride: int) -> list[int]:
     return [i * stride for i in range(count)]
 
 
+#: Coarse-to-fine levels: every 8th window in both directions, then every 4th, 2nd, all.
+LEVELS = (8, 4, 2, 1)
+
+
+def level_of(iy: int, ix: int) -> int:
+    """The first level whose step divides both indices."""
+    return next(i for i, step in enumerate(LEVELS) if iy % step == 0 and ix % step == 0)
+
+
+def coarse_to_fine(rows: int, columns: int) -> list[tuple[int, int]]:
+    """Window indices (row, column), level by level (:data:`LEVELS`), each level in
+    reading order."""
+    cells = [(iy, ix) for iy in range(rows) for ix in range(columns)]
+    return sorted(cells, key=lambda c: (level_of(*c), c))
+
+
+def preview_map(
+    drops: np.ndarray,
+    ys: list[int],
+    xs: list[int],
+    win_h: int,
+    win_w: int,
+    height: int,
+    width: int,
+) -> np.ndarray:
+    """The map from the windows computed so far (``drops`` (rows, columns, targets),
+    NaN where not yet computed): each missing window takes the nearest computed one's
+    value, then windows are averaged over pixels as the exact map does."""
+    known = ~np.isnan(drops[..., 0])
+    rows, columns = np.nonzero(known)
+    filled = drops.copy()
+    missing = np.argwhere(~known)
+    if len(missing) and len(rows):
+        distance = (missing[:, None, 0] - rows[None]) ** 2 + (
+            missing[:, None, 1] - columns[None]
+        ) ** 2
+        nearest = distance.argmin(axis=1)
+        filled[missing[:, 0], missing[:, 1]] = drops[rows[nearest], columns[nearest]]
+    sums = np.zeros((drops.shape[2], height, width))
+    counts = np.zeros((height, width))
+    for iy, y in enumerate(ys):
+        for ix, x in enumerate(xs):
+            sums[:, y : y + win_h, x : x + win_w] += filled[iy, ix][:, None, None]
+            counts[y : y + win_h, x : x + win_w] += 1.0
+    return (sums / np.maximum(counts, 1)).astype(np.float32)
+
+
 class Occlusion(Method):
     """Score drop when a sliding window hides part of the image."""
 
@@ -103,12 +156,18 @@ class Occlusion(Method):
         classes = np.asarray(list(targets), dtype=np.int64)
         _, _, height, width = batch.shape
         win_h, win_w = min(settings.window, height), min(settings.window, width)
-        positions = [
-            (y, x)
-            for y in window_starts(height, win_h, settings.stride)
-            for x in window_starts(width, win_w, settings.stride)
-        ]
+        ys = window_starts(height, win_h, settings.stride)
+        xs = window_starts(width, win_w, settings.stride)
+        grid = coarse_to_fine(len(ys), len(xs))
+        positions = [(ys[iy], xs[ix]) for iy, ix in grid]
         total = len(positions)
+        # window values for previews, kept only when someone listens
+        drops_seen = np.full(
+            (len(ys), len(xs), len(classes)) if progress.listening else (0,), np.nan
+        )
+        # where each level ends: batches stop there, so a preview follows at once
+        ends = np.cumsum(np.bincount([level_of(*c) for c in grid], minlength=len(LEVELS)))
+        boundaries = sorted({int(e) for e in ends if 0 < e < total})
         fill = baseline_fill(batch[0], settings.baseline, settings.window)
         progress(0, total)
 
@@ -116,15 +175,27 @@ class Occlusion(Method):
         occluder = model.occluder(batch, fill)
         sums = np.zeros((len(classes), height, width), np.float64)
         counts = np.zeros((height, width), np.float64)
-        for start in range(0, total, settings.batch_size):
-            chunk = positions[start : start + settings.batch_size]
+        start = 0
+        while start < total:
+            stop = min([start + settings.batch_size, total, *(b for b in boundaries if b > start)])
+            chunk = positions[start:stop]
             boxes = [(y, min(y + win_h, height), x, min(x + win_w, width)) for y, x in chunk]
             scores = occluder.scores(boxes, settings.score)[:, classes].astype(np.float64)
             drops = original[None, :] - scores  # (windows, targets)
             for i, (y, x) in enumerate(chunk):
                 sums[:, y : y + win_h, x : x + win_w] += drops[i][:, None, None]
                 counts[y : y + win_h, x : x + win_w] += 1.0
-            progress(start + len(chunk), total)
+                if progress.listening:
+                    iy, ix = grid[start + i]
+                    drops_seen[iy, ix] = drops[i]
+            start = stop
+            progress(start, total)
+            level_done = start in boundaries
+            if progress.listening and start < total and (level_done or progress.wants_preview):
+                progress.preview(
+                    preview_map(drops_seen, ys, xs, win_h, win_w, height, width),
+                    force=level_done,
+                )
         maps = (sums / counts).astype(np.float32)
         return MethodOutput(
             maps=maps,

@@ -102,6 +102,10 @@ def job_json(request: Request, services: Services, job: Job) -> dict[str, Any]:
         "started": job.started,
         "finished": job.finished,
     }
+    previews = services.runner.previews(job.id) if job.status == "running" else 0
+    if previews:  # the map so far, drawn while the job runs (changes with the count)
+        url = request.url_for("job_preview", job_id=job.id)
+        body["preview"] = f"{url}?n={previews}"
     if job.status == "done":
         body["result"] = {
             kind: str(request.url_for("job_result", job_id=job.id, kind=kind))
@@ -221,7 +225,7 @@ async def job_events(request: Request, services: ServicesDep, job_id: JobId) -> 
     async def stream() -> AsyncIterator[str]:
         job, last = first, None
         while True:
-            seen = (job.status, job.done, job.total)
+            seen = (job.status, job.done, job.total, services.runner.previews(job.id))
             if seen != last:
                 yield f"data: {json.dumps(job_json(request, services, job))}\n\n"
                 last = seen
@@ -233,6 +237,25 @@ async def job_events(request: Request, services: ServicesDep, job_id: JobId) -> 
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+
+@router.get(
+    "/jobs/{job_id}/preview.png",
+    name="job_preview",
+    summary="A running job's map so far",
+    responses={**documented(404, 422), 200: {"content": {"image/png": {}}}},
+    response_class=FileResponse,
+)
+def job_preview(services: ServicesDep, job_id: JobId) -> FileResponse:
+    """The partial map of a running visualization over its image (occlusion: coarse
+    first, refined as windows come in; RISE: the running average). Announced by
+    ``preview`` in the job's JSON and progress events while the job runs; the last one
+    drawn stays (the result itself replaces it on the page)."""
+    job = job_or_404(services, job_id)
+    path = services.store.result_dir(job.id) / "preview.png"
+    if not path.is_file():
+        raise HTTPException(404, f"job {job_id} has drawn no map to preview ({job.status})")
+    return FileResponse(path, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
 MEDIA = {

@@ -110,6 +110,13 @@ function liveJobs() {
       }
       if (text) text.textContent = progressText(job);
       if (status) status.textContent = job.status;
+      const preview = el.querySelector("figure.preview");
+      if (preview && job.preview && preview.dataset.src !== job.preview) {
+        // The partial map, drawn by the server as the job works.
+        preview.dataset.src = job.preview;
+        preview.querySelector("img").src = job.preview;
+        preview.hidden = false;
+      }
       el.dataset.status = job.status;
       if (FINISHED.includes(job.status)) {
         source.close();
