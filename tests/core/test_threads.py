@@ -35,14 +35,50 @@ def test_set_threads_reaches_torch_and_onnx_runtime(restore, tmp_path):
     assert onnx is not None
 
 
-def test_the_server_divides_its_cores_among_its_workers(restore, tmp_path, monkeypatch):
+def test_the_runner_shares_the_cores_among_the_jobs_running(restore, tmp_path, monkeypatch):
+    """One job gets every core; two at once half each; a fixed count stays fixed."""
+    from picasso.demo import demo_images
+    from picasso.jobs import JobRunner, JobStore
+    from picasso.models import load_model
+    from picasso.plugins import discover
+    from picasso.requests import ExplainRequest
+
+    monkeypatch.setattr(threads_module, "cores", lambda: 6)
+    models = {"tanks": load_model("demo:tanks-fair")}
+    runner = JobRunner(JobStore(tmp_path), models, discover(), workers=2, share_cores=True)
+    long = {"masks": 100_000, "batch_size": 1, "error": 0}
+    image = demo_images("tank-sunny")[0]
+    try:
+        first = runner.submit("tanks", image, ExplainRequest(method="rise", settings=long))
+        _wait_until(lambda: runner.get(first.id).status == "running")
+        assert threads() == 6
+        second = runner.submit(
+            "tanks", image, ExplainRequest(method="rise", settings={**long, "seed": 1})
+        )
+        _wait_until(lambda: runner.get(second.id).status == "running")
+        _wait_until(lambda: threads() == 3)  # each job applies its share in its thread
+        runner.cancel(second.id)
+        _wait_until(lambda: runner.get(second.id).status == "cancelled")
+        _wait_until(lambda: threads() == 6)  # the first job, alone again, takes them all
+    finally:
+        runner.shutdown()
+        runner.store.close()
+
+
+def _wait_until(condition, timeout: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_a_server_with_a_fixed_count_keeps_it(restore, tmp_path):
     from fastapi.testclient import TestClient
 
     from picasso.web import WebSettings, create_app
 
-    monkeypatch.setattr(threads_module, "cores", lambda: 6)
-    with TestClient(create_app(WebSettings(models=("demo:digits",), data_dir=tmp_path, workers=3))):
-        assert threads() == 2 and torch.get_num_threads() == 2
     settings = WebSettings(models=("demo:digits",), data_dir=tmp_path, workers=3, threads=1)
     with TestClient(create_app(settings)):
         assert threads() == 1

@@ -69,6 +69,8 @@ class JobRunner:
         time_limit: seconds a job may run before it is cancelled.
         data_root: a folder whose sub-folders audits may use as datasets.
         audit_time_limit: the time limit of dataset audits.
+        share_cores: keep the frameworks' threads at cores / jobs running at the moment
+            (the server does, unless told a fixed count).
     """
 
     def __init__(
@@ -82,6 +84,7 @@ class JobRunner:
         data_root: Path | None = None,
         audit_time_limit: float = 6 * 3600.0,
         budget: Budget | None = None,
+        share_cores: bool = False,
     ) -> None:
         self.store = store
         self.data_root = data_root.resolve() if data_root is not None else None
@@ -94,6 +97,9 @@ class JobRunner:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="picasso-job")
         self._progress: dict[str, Progress] = {}
         self._previews: dict[str, int] = {}  # partial maps drawn per running job
+        # share_cores: each framework call gets cores / jobs running now (one job: all)
+        self._share_cores = share_cores
+        self._running = 0
         self._lock = threading.Lock()
         self._stopping = False
         interrupted = store.mark_interrupted()
@@ -322,6 +328,27 @@ class JobRunner:
     # -- work --------------------------------------------------------------------------
     def _report(self, job_id: str, done: int, total: int) -> None:
         self.store.update(job_id, done=done, total=total)
+        self._share()  # another job may have started or ended
+
+    def _started_or_ended(self, change: int) -> None:
+        with self._lock:
+            self._running += change
+        if change > 0:
+            self._share()
+
+    def _share(self) -> None:
+        """In the calling job's thread, use cores / jobs running now (one job: every
+        core; two: half each). Thread counts are per thread, so each job applies its
+        share when it starts and at every progress report."""
+        if not self._share_cores:
+            return
+        from ..core.threads import cores, set_threads, threads
+
+        with self._lock:
+            running = max(1, self._running)
+        share = max(1, cores() // running)
+        if threads() != share or _torch_threads() not in (None, share):
+            set_threads(share)
 
     def previews(self, job_id: str) -> int:
         """How many partial maps a running job has drawn (``preview.png``)."""
@@ -349,6 +376,7 @@ class JobRunner:
             self._forget(job.id)
             return
         self.store.update(job.id, status="running", started=time.time())
+        self._started_or_ended(+1)
         limit = self.audit_time_limit if job.kind == "audit" else self.time_limit
         timer = threading.Timer(limit, progress.cancel)
         timer.daemon = True
@@ -389,6 +417,7 @@ class JobRunner:
             )
         finally:
             timer.cancel()
+            self._started_or_ended(-1)
             self._forget(job.id)
 
     def _explain(
@@ -424,6 +453,14 @@ class JobRunner:
             self._progress.pop(job_id, None)
             # preview.png stays: a page may still be fetching it as the job finishes
             self._previews.pop(job_id, None)
+
+
+def _torch_threads() -> int | None:
+    """The calling thread's PyTorch thread count, where PyTorch is loaded."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    return None if torch is None else int(torch.get_num_threads())
 
 
 def cache_key(model: Model, request: AnyRequest, image: ImageRef) -> str:

@@ -144,60 +144,11 @@ def upsample_corners(maps: np.ndarray, height: int, width: int) -> np.ndarray:
     return (top * (1 - fy)[:, None] + bottom * fy[:, None]).astype(np.float32)
 
 
-class ScoreCAM(GradCAM):
-    """Channels weighted by the class score of the image they mask."""
+class PerChannelCAM(GradCAM):
+    """CAMs whose channel weights come from one forward pass per channel: each image's
+    weights from :meth:`image_weights`, then sum_c w_c A_c. Progress counts channels."""
 
-    name = "score-cam"
-    description = "Each channel masks the image; channels whose mask keeps the class score count."
-    reference = "https://arxiv.org/abs/1910.01279"
     cost = "1 forward + 1 backward pass, then 1 forward pass per channel of the layer, per target"
-
-    @classmethod
-    def estimate(cls, settings: GradCAMSettings, input_size: tuple[int, int], targets: int) -> Cost:
-        return Cost(targets * (1 + TYPICAL_MAX_CHANNELS), "target")
-
-    def work(self, channels: int) -> int:
-        return channels
-
-    def cam_images(
-        self,
-        model: Model,
-        images: np.ndarray,
-        layer: str,
-        activations: np.ndarray,
-        grads: np.ndarray,
-        targets: list[int],
-        settings: GradCAMSettings,
-        advance: Callable[[int], None],
-    ) -> np.ndarray:
-        n, channels = activations.shape[:2]
-        height, width = images.shape[2:]
-        cams = np.empty((n, *activations.shape[2:]), np.float32)
-        for i in range(n):
-            masks = upsample_corners(activations[i], height, width)
-            lows = masks.min(axis=(1, 2), keepdims=True)
-            highs = masks.max(axis=(1, 2), keepdims=True)
-            masks = (masks - lows) / (highs - lows + 1e-8)
-            scores = np.empty(channels, np.float64)
-            for start in range(0, channels, settings.batch_size):
-                part = masks[start : start + settings.batch_size]
-                masked = images[i][None] * part[:, None]
-                scores[start : start + len(part)] = model.scores(masked, "logit")[:, targets[i]]
-                advance(i * channels + start + len(part))
-            weights = np.exp(scores - scores.max())
-            weights /= weights.sum()
-            cams[i] = (weights[:, None, None] * activations[i]).sum(axis=0)
-        return cams
-
-
-class AblationCAM(GradCAM):
-    """Channels weighted by the score's relative drop when each is zeroed."""
-
-    name = "ablation-cam"
-    description = "Zero one channel at a time; channels whose loss lowers the class score count."
-    reference = "https://openaccess.thecvf.com/content_WACV_2020/html/Desai_Ablation-CAM_Visual_Explanations_for_Deep_Convolutional_Network_via_Gradient-free_Localization_WACV_2020_paper.html"
-    cost = "1 forward + 1 backward pass, then 1 forward pass per channel of the layer, per target"
-    requires = frozenset({LAYERS, LAYER_EDITS})
 
     @classmethod
     def estimate(cls, settings: GradCAMSettings, input_size: tuple[int, int], targets: int) -> Cost:
@@ -206,6 +157,20 @@ class AblationCAM(GradCAM):
     def work(self, channels: int) -> int:
         return channels
 
+    def image_weights(
+        self,
+        model: Model,
+        image: np.ndarray,
+        layer: str,
+        activations: np.ndarray,
+        target: int,
+        settings: GradCAMSettings,
+        advance: Callable[[int], None],
+    ) -> np.ndarray:
+        """Channel weights (C,) for one image (1, C, H, W) and its layer's activations
+        (C, h, w); ``advance(channels done)`` after each forward call."""
+        raise NotImplementedError
+
     def cam_images(
         self,
         model: Model,
@@ -217,32 +182,94 @@ class AblationCAM(GradCAM):
         settings: GradCAMSettings,
         advance: Callable[[int], None],
     ) -> np.ndarray:
+        channels = activations.shape[1]
+        cams = np.empty((len(images), *activations.shape[2:]), np.float32)
+        for i in range(len(images)):
+
+            def step(done: int, before: int = i * channels) -> None:
+                advance(before + done)
+
+            weights = self.image_weights(
+                model, images[i : i + 1], layer, activations[i], targets[i], settings, step
+            )
+            cams[i] = (weights[:, None, None] * activations[i]).sum(axis=0)
+        return cams
+
+
+class ScoreCAM(PerChannelCAM):
+    """Channels weighted by the class score of the image they mask."""
+
+    name = "score-cam"
+    description = "Each channel masks the image; channels whose mask keeps the class score count."
+    reference = "https://arxiv.org/abs/1910.01279"
+
+    def image_weights(
+        self,
+        model: Model,
+        image: np.ndarray,
+        layer: str,
+        activations: np.ndarray,
+        target: int,
+        settings: GradCAMSettings,
+        advance: Callable[[int], None],
+    ) -> np.ndarray:
+        height, width = image.shape[2:]
+        masks = upsample_corners(activations, height, width)
+        lows = masks.min(axis=(1, 2), keepdims=True)
+        highs = masks.max(axis=(1, 2), keepdims=True)
+        masks = (masks - lows) / (highs - lows + 1e-8)
+        scores = np.empty(len(masks), np.float64)
+        for start in range(0, len(masks), settings.batch_size):
+            part = masks[start : start + settings.batch_size]
+            scores[start : start + len(part)] = model.scores(image * part[:, None], "logit")[
+                :, target
+            ]
+            advance(start + len(part))
+        weights = np.exp(scores - scores.max())
+        return weights / weights.sum()
+
+
+class AblationCAM(PerChannelCAM):
+    """Channels weighted by the score's relative drop when each is zeroed."""
+
+    name = "ablation-cam"
+    description = "Zero one channel at a time; channels whose loss lowers the class score count."
+    reference = "https://openaccess.thecvf.com/content_WACV_2020/html/Desai_Ablation-CAM_Visual_Explanations_for_Deep_Convolutional_Network_via_Gradient-free_Localization_WACV_2020_paper.html"
+    requires = frozenset({LAYERS, LAYER_EDITS})
+
+    def image_weights(
+        self,
+        model: Model,
+        image: np.ndarray,
+        layer: str,
+        activations: np.ndarray,
+        target: int,
+        settings: GradCAMSettings,
+        advance: Callable[[int], None],
+    ) -> np.ndarray:
         editor = require(model, LayerEditModel)
-        if len(require(model, LayerModel).layer_shapes(images[:1])[layer]) != 4:
+        if len(require(model, LayerModel).layer_shapes(image)[layer]) != 4:
             raise SettingsError(
                 f"{self.name}: layer {layer!r} outputs tokens, not a spatial map; "
                 "ablating channels needs a convolutional layer"
             )
-        n, channels = activations.shape[:2]
-        cams = np.empty((n, *activations.shape[2:]), np.float32)
-        for i in range(n):
-            original = float(model.scores(images[i : i + 1], "logit")[0, targets[i]])
-            # Post-ReLU layers are ablated to 0; a layer with negative values to far
-            # below its minimum, as pytorch-grad-cam does (its value: min - 1e7).
-            lowest = float(activations[i].min())
-            value = 0.0 if lowest == 0 else lowest - 1e7
-            scores = np.empty(channels, np.float64)
-            for start in range(0, channels, settings.batch_size):
-                count = min(settings.batch_size, channels - start)
-                edited = np.repeat(activations[i : i + 1], count, axis=0)
-                edited[np.arange(count), start + np.arange(count)] = value
-                batch = np.repeat(images[i : i + 1], count, axis=0)
-                ablated = editor.scores_with_layer(batch, layer, edited, "logit")
-                scores[start : start + count] = ablated[:, targets[i]]
-                advance(i * channels + start + count)
-            weights = (original - scores) / original
-            cams[i] = (weights[:, None, None] * activations[i]).sum(axis=0)
-        return cams
+        original = float(model.scores(image, "logit")[0, target])
+        # Post-ReLU layers are ablated to 0; a layer with negative values to far below
+        # its minimum, as pytorch-grad-cam does (its value: min - 1e7).
+        lowest = float(activations.min())
+        value = 0.0 if lowest == 0 else lowest - 1e7
+        channels = len(activations)
+        scores = np.empty(channels, np.float64)
+        for start in range(0, channels, settings.batch_size):
+            count = min(settings.batch_size, channels - start)
+            edited = np.repeat(activations[None], count, axis=0)
+            edited[np.arange(count), start + np.arange(count)] = value
+            batch = np.repeat(image, count, axis=0)
+            scores[start : start + count] = editor.scores_with_layer(batch, layer, edited, "logit")[
+                :, target
+            ]
+            advance(start + count)
+        return (original - scores) / original
 
 
 class GuidedSettings(MethodSettings):

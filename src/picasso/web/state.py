@@ -64,12 +64,13 @@ class Services:
 
 def start(settings: WebSettings) -> tuple[dict[str, Model], MethodRegistry, JobRunner]:
     """Load the models and methods and open the job store (blocking work)."""
-    from ..core.threads import per_job, set_threads
+    from ..core.threads import set_threads
     from ..models import load_model
     from ..plugins import discover
 
-    # Jobs share the cores: each framework call gets its share, not all of them.
-    set_threads(settings.threads or per_job(settings.workers))
+    # A fixed count when asked; otherwise the runner shares the cores among the jobs
+    # running at each moment (all of them for one job).
+    set_threads(settings.threads)
     models = {}
     for ref in settings.models:
         model = load_model(ref)
@@ -86,6 +87,7 @@ def start(settings: WebSettings) -> tuple[dict[str, Model], MethodRegistry, JobR
         audit_time_limit=settings.audit_time_limit,
         budget=settings.budget,
         max_pixels=settings.max_pixels,
+        share_cores=settings.threads is None,
     )
     return models, registry, runner
 
