@@ -159,12 +159,13 @@ def load(path: Path, card: ModelCard, overrides: dict[str, Any], build_info: Bui
             if task == "segmentation"
             else transformers.AutoModelForImageClassification
         )
+        transformers.utils.logging.disable_progress_bar()  # no bars in the CLI or logs
         module = auto.from_pretrained(str(path), local_files_only=True, **_attention(auto))
     except Exception as exc:  # transformers and safetensors raise many kinds
         detail = " ".join(str(exc).split())[:300]
         raise ModelLoadError(f"{path}: transformers could not load it ({detail})") from None
     module.eval()
-    extras = {"format": "transformers", "architecture": architectures[0], "task": task}
+    extras = {"format": "folder", "architecture": architectures[0], "task": task}
     return TorchModel(
         module, build_info(card, path, "transformers", extras), **hook_kwargs(card, overrides)
     )
