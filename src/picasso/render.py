@@ -273,8 +273,13 @@ def save_layers(
         paths[f"map-{k}"] = directory / f"map-{k}.png"
         map_png(attribution, exp.signed, display).save(paths[f"map-{k}"])
     if exp.segmentation is not None:
+        from PIL import Image
+
         paths["segmentation"] = directory / "segmentation.png"
         segmentation_png(exp.segmentation).save(paths["segmentation"])
+        if exp.segmentation.max() < 256:  # the class of every pixel, for the page's picker
+            paths["labels"] = directory / "labels.png"
+            Image.fromarray(exp.segmentation.astype(np.uint8), "L").save(paths["labels"])
     return paths
 
 

@@ -528,3 +528,62 @@ def test_explore_keeps_one_request_in_flight_while_painting(server, page):
     last = json.loads(sent[-1].post_data)
     painted = float(page.get_attribute("#explore", "data-hidden"))
     assert last["hide"]["png"].startswith("data:image/png;base64,") and painted > 0.05
+
+
+def test_a_segmentation_result_picks_a_class_or_a_region_to_explain_again(tmp_path, browser):
+    transformers = pytest.importorskip("transformers")
+    import torch
+    from PIL import Image
+
+    from web.live import start_server, stop_server
+
+    torch.manual_seed(0)
+    labels = ["ground", "tank", "sky"]
+    config = transformers.SegformerConfig(
+        num_channels=3,
+        depths=[1, 1, 1, 1],
+        hidden_sizes=[8, 8, 8, 8],
+        decoder_hidden_size=8,
+        num_attention_heads=[1, 1, 1, 1],
+        num_labels=3,
+        id2label=dict(enumerate(labels)),
+        label2id={v: k for k, v in enumerate(labels)},
+    )
+    folder = tmp_path / "segformer"
+    transformers.SegformerForSemanticSegmentation(config).save_pretrained(folder)
+    transformers.SegformerImageProcessor(size={"height": 64, "width": 64}).save_pretrained(folder)
+    process, server = start_server(tmp_path / "data", "--model", str(folder))
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        sha = upload_file(server, demo_images("tank-overcast")[0])
+        body = {"model": "segformer", "image": sha, "method": "saliency"}
+        job = post_json(f"{server}/api/v1/jobs", body)
+        page.goto(f"{server}/jobs/{job['id']}")
+        page.wait_for_selector("#segment-picker[data-ready=true]")
+        with urllib.request.urlopen(f"{server}/api/v1/jobs/{job['id']}/layers/labels.png") as r:
+            pixels = np.asarray(Image.open(io.BytesIO(r.read())))
+        box = page.locator("#segment-picker canvas").bounding_box()
+        scale = box["width"] / 64
+        chosen = int(page.input_value("select.pick-class"))
+        others = np.argwhere(pixels != chosen)  # a pixel of another class, if any
+        y, x = (int(v) for v in (others[len(others) // 2] if len(others) else (50, 10)))
+        page.mouse.click(box["x"] + (x + 0.5) * scale, box["y"] + (y + 0.5) * scale)
+        assert page.input_value("select.pick-class") == str(pixels[y, x])
+        assert len(others) == 0 or int(pixels[y, x]) != chosen  # the click changed it
+        page.mouse.move(box["x"] + 8 * scale, box["y"] + 30 * scale)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 20 * scale, box["y"] + 40 * scale)
+        page.mouse.move(box["x"] + 40 * scale, box["y"] + 50 * scale)
+        page.mouse.up()
+        assert page.input_value("input.pick-region") == "8,30,40,50"
+        page.click(".pick-form button")
+        page.wait_for_selector("#run-form")
+        assert page.input_value("input[name=region]") == "8,30,40,50"
+        page.click("#run")
+        page.wait_for_selector(".result")
+        assert "the region given" in page.text_content(".segmentation figcaption")
+    finally:
+        context.close()
+        stop_server(process)

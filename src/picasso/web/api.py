@@ -34,9 +34,8 @@ router = APIRouter(responses=documented(400, 401))
 POSTED = (403, 413, 422)
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 JobId = Annotated[str, PathParam(pattern=r"^[0-9a-f]{32}$", description="A job id.")]
-LayerName = Annotated[
-    str, PathParam(pattern=r"^(input|colorbar|stages|overlay|segmentation|map-\d{1,4})\.png$")
-]
+LAYER_NAMES = r"^(input|colorbar|stages|overlay|segmentation|labels|map-\d{1,4})\.png$"
+LayerName = Annotated[str, PathParam(pattern=LAYER_NAMES)]
 ResultKind = Literal["json", "png", "npy", "html", "parquet", "csv"]
 Sha256 = Annotated[
     str, Field(pattern=r"^[0-9a-f]{64}$", description="The sha256 returned by POST /images.")
@@ -287,7 +286,7 @@ def job_result(services: ServicesDep, job_id: JobId, kind: ResultKind) -> FileRe
     return FileResponse(files[kind], media_type=MEDIA[kind], filename=f"{stem}.{suffix}.{kind}")
 
 
-LAYER = re.compile(r"^(input|colorbar|stages|overlay|segmentation|map-\d{1,4})\.png$")
+LAYER = re.compile(LAYER_NAMES)
 
 
 @router.get(
@@ -316,7 +315,7 @@ def job_layer(
     if not LAYER.match(name) or not path.is_file():
         raise HTTPException(404, f"job {job_id} has no layer {quoted(name)}")
     plain = (percentile, sign, colormap, high) == (None, None, None, None)
-    fixed = ("input.png", "stages.png", "overlay.png", "segmentation.png")
+    fixed = ("input.png", "stages.png", "overlay.png", "segmentation.png", "labels.png")
     if plain or job.kind != "explain" or name in fixed:
         return FileResponse(path, media_type="image/png")
     display = Display(

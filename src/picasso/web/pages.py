@@ -306,16 +306,23 @@ def _sanity_summary(store: JobStore, job: Job) -> dict[str, Any] | None:
 # -- routes ----------------------------------------------------------------------------
 @router.get("/", response_class=HTMLResponse)
 def index(
-    request: Request, services: ServicesDep, model: str | None = None, again: str | None = None
+    request: Request,
+    services: ServicesDep,
+    model: str | None = None,
+    again: str | None = None,
+    target: int | None = None,
+    region: str = "",
 ) -> HTMLResponse:
     """The run form; ``again=<job id>`` fills it with that job's image, method, settings
-    and classes, to run again with edited settings."""
+    and classes, to run again with edited settings (``target`` and ``region``, from a
+    segmentation result's picker, replace the class and the region)."""
     if again is None:
         return index_page(request, model)
     job = job_or_404(services, again)
     explained = job.request
     if not isinstance(explained, ExplainRequest):
         raise HTTPException(404, f"job {again[:80]} is not a visualization")
+    old_region = explained.region.boxes if explained.region and explained.region.boxes else ()
     form = FormState(
         method=job.method,
         settings={f"{job.method}.{k}": str(v) for k, v in explained.settings.items()},
@@ -325,7 +332,10 @@ def index(
         faithfulness=explained.faithfulness,
         again=job.image.sha256,
         again_name=job.image.name,
+        region=region[:200] or ",".join(str(v) for v in (old_region[0] if old_region else ())),
     )
+    if target is not None:
+        form.target_mode, form.target = "class", str(target)
     return index_page(request, job.model, form)
 
 

@@ -640,6 +640,73 @@ function explore() {
   request(true);
 }
 
+function segmentPicker() {
+  // A segmentation result: a click picks the class under the pointer (read from
+  // labels.png, the class index of every pixel), a drag draws a region box.
+  const figure = document.getElementById("segment-picker");
+  if (!figure) return;
+  const canvas = figure.querySelector("canvas.pick-box");
+  const select = figure.querySelector("select.pick-class");
+  const region = figure.querySelector("input.pick-region");
+  const ctx = canvas.getContext("2d");
+  const W = canvas.width;
+  const H = canvas.height;
+  let labels = null;
+  const image = new Image();
+  image.onload = () => {
+    const off = document.createElement("canvas");
+    off.width = W;
+    off.height = H;
+    const offCtx = off.getContext("2d");
+    offCtx.drawImage(image, 0, 0);
+    labels = offCtx.getImageData(0, 0, W, H).data;
+    figure.dataset.ready = "true";
+  };
+  image.src = figure.dataset.labels;
+  const at = (e, snap = Math.round) => {
+    // Box corners snap to pixel edges (round); a click names the pixel under it (floor).
+    const box = canvas.getBoundingClientRect();
+    return {
+      x: Math.max(0, Math.min(W, snap(((e.clientX - box.left) / box.width) * W))),
+      y: Math.max(0, Math.min(H, snap(((e.clientY - box.top) / box.height) * H))),
+    };
+  };
+  let start = null;
+  const draw = (a, b) => {
+    ctx.clearRect(0, 0, W, H);
+    if (!a || !b) return;
+    ctx.strokeStyle = "#ffcc33";
+    ctx.lineWidth = Math.max(1, W / 128);
+    ctx.strokeRect(Math.min(a.x, b.x), Math.min(a.y, b.y), Math.abs(b.x - a.x), Math.abs(b.y - a.y));
+  };
+  canvas.addEventListener("pointerdown", (e) => {
+    e.preventDefault();
+    canvas.setPointerCapture(e.pointerId);
+    start = at(e);
+  });
+  canvas.addEventListener("pointermove", (e) => { if (start) draw(start, at(e)); });
+  canvas.addEventListener("pointerup", (e) => {
+    if (!start) return;
+    const end = at(e);
+    if (Math.abs(end.x - start.x) < 2 && Math.abs(end.y - start.y) < 2) {
+      draw(null, null);
+      region.value = "";
+      if (labels) {  // a click: the class of that pixel
+        const pixel = at(e, Math.floor);
+        const x = Math.min(W - 1, pixel.x);
+        const y = Math.min(H - 1, pixel.y);
+        const value = String(labels[(y * W + x) * 4]);
+        if (Array.from(select.options).some((o) => o.value === value)) select.value = value;
+      }
+    } else {
+      draw(start, end);
+      region.value = [Math.min(start.x, end.x), Math.min(start.y, end.y),
+        Math.max(start.x, end.x), Math.max(start.y, end.y)].join(",");
+    }
+    start = null;
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   modelSwitcher();
   dropzone();
@@ -647,4 +714,5 @@ document.addEventListener("DOMContentLoaded", () => {
   liveJobs();
   results();
   explore();
+  segmentPicker();
 });
