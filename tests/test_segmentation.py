@@ -11,6 +11,7 @@ import torchvision
 from PIL import Image
 
 import picasso
+from hf_models import save_segformer
 from picasso.core.errors import CapabilityError, InvalidImageError, TargetError
 
 LABELS = ["background", "tank", "sky"]
@@ -156,19 +157,7 @@ def test_results_carry_the_predicted_segmentation(segmenter, scene, tmp_path):
 
 def test_hugging_face_semantic_segmentation_folders_load(tmp_path, scene):
     transformers = pytest.importorskip("transformers")
-    torch.manual_seed(0)
-    config = transformers.SegformerConfig(
-        num_channels=3,
-        depths=[1, 1, 1, 1],
-        hidden_sizes=[8, 8, 8, 8],
-        decoder_hidden_size=8,
-        num_attention_heads=[1, 1, 1, 1],
-        num_labels=3,
-        id2label=dict(enumerate(LABELS)),
-        label2id={v: k for k, v in enumerate(LABELS)},
-    )
-    transformers.SegformerForSemanticSegmentation(config).save_pretrained(tmp_path)
-    transformers.SegformerImageProcessor(size={"height": 64, "width": 64}).save_pretrained(tmp_path)
+    save_segformer(tmp_path, LABELS)
     model = picasso.load_model(tmp_path)
     assert model.info.task == "segmentation" and model.info.labels == tuple(LABELS)
     logits = model.segment(model.preprocess([Image.fromarray(scene)]))
@@ -186,24 +175,13 @@ def test_hugging_face_semantic_segmentation_folders_load(tmp_path, scene):
 
 
 def test_the_cli_takes_a_region(tmp_path, scene):
-    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("transformers")
     from click.testing import CliRunner
 
     from picasso.cli import build_cli
     from picasso.plugins import discover
 
-    torch.manual_seed(0)
-    config = transformers.SegformerConfig(
-        num_channels=3,
-        depths=[1, 1, 1, 1],
-        hidden_sizes=[8, 8, 8, 8],
-        decoder_hidden_size=8,
-        num_attention_heads=[1, 1, 1, 1],
-        num_labels=3,
-    )
-    folder = tmp_path / "segformer"
-    transformers.SegformerForSemanticSegmentation(config).save_pretrained(folder)
-    transformers.SegformerImageProcessor(size={"height": 64, "width": 64}).save_pretrained(folder)
+    folder = save_segformer(tmp_path / "segformer")
     Image.fromarray(scene).save(tmp_path / "scene.png")
     cli = build_cli(discover(plugin_dirs=[]))
     args = ["explain", "-q", "-m", str(folder), "--method", "saliency", str(tmp_path / "scene.png")]

@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 import picasso
+from hf_models import save_vit
 from picasso.core.errors import CapabilityError, ModelLoadError
 from picasso.visualizations.attention_rollout import rollout
 
@@ -22,25 +23,7 @@ LABELS = {0: "cat", 1: "dog", 2: "fox"}
 
 def tiny_vit(folder, processor: dict | None = None, seed: int = 0):
     """A 2-layer ViT on 32x32 inputs (4x4 patches of 8 pixels), saved with a processor."""
-    torch.manual_seed(seed)
-    config = transformers.ViTConfig(
-        image_size=32,
-        patch_size=8,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        num_labels=3,
-        id2label=LABELS,
-        label2id={v: k for k, v in LABELS.items()},
-    )
-    module = transformers.ViTForImageClassification(config).eval()
-    module.save_pretrained(folder)
-    settings = processor or {"size": {"height": 32, "width": 32}}
-    transformers.ViTImageProcessor(
-        image_mean=[0.5, 0.4, 0.3], image_std=[0.2, 0.25, 0.3], **settings
-    ).save_pretrained(folder)
-    return module
+    return save_vit(folder, list(LABELS.values()), processor, seed)
 
 
 @pytest.fixture(scope="module")

@@ -531,27 +531,13 @@ def test_explore_keeps_one_request_in_flight_while_painting(server, page):
 
 
 def test_a_segmentation_result_picks_a_class_or_a_region_to_explain_again(tmp_path, browser):
-    transformers = pytest.importorskip("transformers")
-    import torch
+    pytest.importorskip("transformers")
     from PIL import Image
 
+    from hf_models import save_segformer
     from web.live import start_server, stop_server
 
-    torch.manual_seed(0)
-    labels = ["ground", "tank", "sky"]
-    config = transformers.SegformerConfig(
-        num_channels=3,
-        depths=[1, 1, 1, 1],
-        hidden_sizes=[8, 8, 8, 8],
-        decoder_hidden_size=8,
-        num_attention_heads=[1, 1, 1, 1],
-        num_labels=3,
-        id2label=dict(enumerate(labels)),
-        label2id={v: k for k, v in enumerate(labels)},
-    )
-    folder = tmp_path / "segformer"
-    transformers.SegformerForSemanticSegmentation(config).save_pretrained(folder)
-    transformers.SegformerImageProcessor(size={"height": 64, "width": 64}).save_pretrained(folder)
+    folder = save_segformer(tmp_path / "segformer")
     process, server = start_server(tmp_path / "data", "--model", str(folder))
     context = browser.new_context(viewport={"width": 1280, "height": 1000})
     page = context.new_page()

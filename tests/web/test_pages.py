@@ -541,24 +541,10 @@ def test_a_result_with_hidden_pixels_says_what_was_hidden(client):
 def test_a_transformers_model_is_served_and_explained_with_attention_rollout(tmp_path):
     """A Hugging Face folder is a model like any other for the server; attention
     rollout, which only transformers offer, renders its results page."""
-    transformers = pytest.importorskip("transformers")
-    import torch
+    pytest.importorskip("transformers")
+    from hf_models import save_vit
 
-    torch.manual_seed(0)
-    config = transformers.ViTConfig(
-        image_size=32,
-        patch_size=8,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        num_labels=2,
-        id2label={0: "forest", 1: "tank"},
-        label2id={"forest": 0, "tank": 1},
-    )
-    folder = tmp_path / "vit-tanks"
-    transformers.ViTForImageClassification(config).save_pretrained(folder)
-    transformers.ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+    folder = save_vit(tmp_path / "vit-tanks", ["forest", "tank"])
     settings = WebSettings(models=(str(folder),), data_dir=tmp_path / "data")
     with TestClient(create_app(settings)) as client:
         models = client.get("/api/v1/models").json()
@@ -571,24 +557,10 @@ def test_a_transformers_model_is_served_and_explained_with_attention_rollout(tmp
 
 
 def test_a_segmentation_model_shows_its_segmentation_and_takes_a_region(tmp_path):
-    transformers = pytest.importorskip("transformers")
-    import torch
+    pytest.importorskip("transformers")
+    from hf_models import save_segformer
 
-    torch.manual_seed(0)
-    labels = ["ground", "tank", "sky"]
-    config = transformers.SegformerConfig(
-        num_channels=3,
-        depths=[1, 1, 1, 1],
-        hidden_sizes=[8, 8, 8, 8],
-        decoder_hidden_size=8,
-        num_attention_heads=[1, 1, 1, 1],
-        num_labels=3,
-        id2label=dict(enumerate(labels)),
-        label2id={v: k for k, v in enumerate(labels)},
-    )
-    folder = tmp_path / "segformer"
-    transformers.SegformerForSemanticSegmentation(config).save_pretrained(folder)
-    transformers.SegformerImageProcessor(size={"height": 64, "width": 64}).save_pretrained(folder)
+    folder = save_segformer(tmp_path / "segformer")
     settings = WebSettings(models=(str(folder),), data_dir=tmp_path / "data")
     with TestClient(create_app(settings)) as client:
         form = client.get("/?model=segformer").text
