@@ -576,6 +576,9 @@ def test_a_segmentation_model_shows_its_segmentation_and_takes_a_region(tmp_path
         assert layer.status_code == 200 and Image.open(io.BytesIO(layer.content)).size == (64, 64)
         request = client.get(f"/api/v1/jobs/{job}").json()["request"]
         assert request["region"]["boxes"] == [[8, 8, 40, 40]]
+        assert "Explore this image" not in page.text  # the explore page serves classifiers
+        explore = client.get("/explore?model=segformer")
+        assert explore.status_code == 409 and "serves classifiers" in explore.text
         bad = run(client, "saliency", model="segformer", region="8,8,4")
         assert bad.status_code == 422 and "the region must be four whole numbers" in bad.text
         outside = run(client, "saliency", model="segformer", region="70,0,80,8")

@@ -214,12 +214,15 @@ def job_view(services: Services, job: Job) -> dict[str, Any]:
     sanity = job.is_sanity
     method = services.registry.get(job.method)
     title = {"sanity": "Sanity check of ", "audit": "Audit with "}.get(job.kind, "")
+    served = services.models.get(job.model)
     view: dict[str, Any] = {
         "title": f"{title}{job.method} on {job.model}",
         "finished": job.status in FINISHED,
         "seconds": (job.finished - job.started) if job.finished and job.started else None,
         "method": method,
         "max_tabs": MAX_TABS,
+        # the explore page serves classifiers the server still has
+        "explorable": served is not None and served.info.task == "classification",
     }
     if job.status != "done":
         return view
@@ -855,6 +858,12 @@ def explore(
         return missing
     name = model or next(iter(services.models))
     current = services.models[name]
+    if current.info.task != "classification":
+        message = (
+            f"model {name!r} is a {current.info.task} model; the explore page serves "
+            "classifiers (explain a segmentation model's image with a region instead)"
+        )
+        return error_page(request, 409, message)
     if sample:
         if sample not in sample_names():
             raise HTTPException(404, f"no sample image {quoted(sample)}")
