@@ -243,18 +243,23 @@ async def job_events(request: Request, services: ServicesDep, job_id: JobId) -> 
     name="job_preview",
     summary="A running job's map so far",
     responses={**documented(404, 422), 200: {"content": {"image/png": {}}}},
-    response_class=FileResponse,
+    response_class=Response,
 )
-def job_preview(services: ServicesDep, job_id: JobId) -> FileResponse:
+def job_preview(services: ServicesDep, job_id: JobId) -> Response:
     """The partial map of a running visualization over its image (occlusion: coarse
     first, refined as windows come in; RISE: the running average). Announced by
     ``preview`` in the job's JSON and progress events while the job runs; the last one
     drawn stays (the result itself replaces it on the page)."""
     job = job_or_404(services, job_id)
     path = services.store.result_dir(job.id) / "preview.png"
-    if not path.is_file():
-        raise HTTPException(404, f"job {job_id} has drawn no map to preview ({job.status})")
-    return FileResponse(path, media_type="image/png", headers={"Cache-Control": "no-store"})
+    try:
+        # read whole: the worker replaces the file while jobs run (a streamed file
+        # could change size under the response)
+        data = path.read_bytes()
+    except FileNotFoundError:
+        message = f"job {job_id} has drawn no map to preview ({job.status})"
+        raise HTTPException(404, message) from None
+    return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
 MEDIA = {
