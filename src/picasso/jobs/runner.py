@@ -358,8 +358,8 @@ class JobRunner:
     def _preview(self, job_id: str, signed: bool, maps: Any) -> None:
         """Draw a running job's partial map (first class) over its image, atomically."""
         job = self.store.get(job_id)
-        if job is None or not len(maps):
-            return
+        if job is None or not len(maps) or not np.isfinite(maps[0]).all():
+            return  # (a map that is not finite fails the job at its end, with the reason)
         image = load_image(self.store.image_path(job.image.sha256), self.max_pixels)
         fitted = np.asarray(self.models[job.model].fit_image(image.image), dtype=np.uint8)
         directory = self.store.result_dir(job_id)
