@@ -1,11 +1,10 @@
 """How many CPU threads one piece of work may use.
 
 Frameworks default to one thread per core *per call*. A server running two jobs at
-once on two cores then runs four threads on two cores, and each job slows down more
-than the sharing explains (threads wait for each other at every parallel region).
-:func:`set_threads` fixes the count for this process: PyTorch's intra-op threads now,
-and ONNX Runtime sessions created afterwards. The web server sets cores / workers; the
-CLI takes ``--threads``.
+once on two cores then runs four threads on two cores. :func:`set_threads` fixes the
+count: PyTorch's intra-op threads of the calling thread (and of threads started later),
+and ONNX Runtime sessions created afterwards. The job runner gives each running job
+:func:`per_job` of the jobs running at the moment; the CLI takes ``--threads``.
 """
 
 from __future__ import annotations
@@ -24,9 +23,9 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def per_job(workers: int) -> int:
-    """Threads per job when ``workers`` jobs share this machine's cores."""
-    return max(1, cores() // max(1, workers))
+def per_job(jobs: int) -> int:
+    """Threads per job when ``jobs`` jobs share this machine's cores."""
+    return max(1, cores() // max(1, jobs))
 
 
 def set_threads(count: int | None) -> None:

@@ -342,11 +342,11 @@ class JobRunner:
         share when it starts and at every progress report."""
         if not self._share_cores:
             return
-        from ..core.threads import cores, set_threads, threads
+        from ..core.threads import per_job, set_threads, threads
 
         with self._lock:
-            running = max(1, self._running)
-        share = max(1, cores() // running)
+            running = self._running
+        share = per_job(running)
         if threads() != share or _torch_threads() not in (None, share):
             set_threads(share)
 
