@@ -55,18 +55,8 @@ class HiResCAM(GradCAM):
     description = "Grad-CAM without averaging the gradients: where the score comes from."
     reference = "https://arxiv.org/abs/2011.08891"
 
-    def cam_images(
-        self,
-        model: Model,
-        images: np.ndarray,
-        layer: str,
-        activations: np.ndarray,
-        grads: np.ndarray,
-        targets: list[int],
-        settings: GradCAMSettings,
-        advance: Callable[[int], None],
-    ) -> np.ndarray:
-        return (grads * activations).sum(axis=1)
+    def channel_weights(self, activations: np.ndarray, grads: np.ndarray) -> np.ndarray:
+        return grads
 
 
 class LayerCAM(GradCAM):
@@ -76,18 +66,8 @@ class LayerCAM(GradCAM):
     description = "Activations weighted by their positive gradients, pixel by pixel."
     reference = "https://ieeexplore.ieee.org/document/9462463"
 
-    def cam_images(
-        self,
-        model: Model,
-        images: np.ndarray,
-        layer: str,
-        activations: np.ndarray,
-        grads: np.ndarray,
-        targets: list[int],
-        settings: GradCAMSettings,
-        advance: Callable[[int], None],
-    ) -> np.ndarray:
-        return (np.maximum(grads, 0) * activations).sum(axis=1)
+    def channel_weights(self, activations: np.ndarray, grads: np.ndarray) -> np.ndarray:
+        return np.maximum(grads, 0)
 
 
 def first_component(activations: np.ndarray) -> np.ndarray:

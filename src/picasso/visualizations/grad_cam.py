@@ -93,6 +93,8 @@ class GradCAM(Method):
     signed = False
 
     def channel_weights(self, activations: np.ndarray, grads: np.ndarray) -> np.ndarray:
+        """The weights of the activations: (N, C), one per channel, or (N, C, h, w), one
+        per element (HiRes-CAM, Layer-CAM). Grad-CAM: the gradients' spatial means."""
         return grads.mean(axis=(2, 3))
 
     def cam_images(
@@ -108,12 +110,14 @@ class GradCAM(Method):
     ) -> np.ndarray:
         """The class activation maps (n, h, w) before the ReLU, for ``images`` (n, C, H,
         W) and their ``targets``: here sum_c w_c A_c with :meth:`channel_weights`. The
-        CAM family overrides this (element-wise weights, projections, scores of masked
-        or ablated inputs); a method with more than one unit of :meth:`work` per target
+        CAM family overrides this (projections, scores of masked or ablated inputs); a
+        method with more than one unit of :meth:`work` per target
         reports the units done in this chunk with ``advance(units)`` (which also lets a
         job be cancelled)."""
         weights = self.channel_weights(activations, grads)
-        return (weights[:, :, None, None] * activations).sum(axis=1)
+        if weights.ndim == 2:
+            weights = weights[:, :, None, None]
+        return (weights * activations).sum(axis=1)
 
     def layer_maps(
         self,
