@@ -42,6 +42,7 @@ from ..core.model import (
 )
 from ..core.progress import Progress
 from .grad_cam import GradCAM, GradCAMSettings
+from .saliency import gradient_maps
 
 #: Channels of the largest common last convolutional layers (EfficientNet-B7: 2,560);
 #: the per-channel methods' cost estimate assumes at most this many.
@@ -287,15 +288,13 @@ class GuidedBackprop(Method):
         progress: Progress,
     ) -> np.ndarray:
         network = require(model, GuidedGradientModel)
-        maps = np.empty((len(targets), *batch.shape[2:]), np.float32)
-        progress(0, len(targets))
-        for start in range(0, len(targets), settings.batch_size):
-            chunk = targets[start : start + settings.batch_size]
-            images = np.repeat(batch, len(chunk), axis=0)
-            grads = network.guided_gradients(images, chunk, "logit")
-            maps[start : start + len(chunk)] = np.abs(grads).max(axis=1)
-            progress(start + len(chunk), len(targets))
-        return maps
+        return gradient_maps(
+            lambda images, chunk: network.guided_gradients(images, chunk, "logit"),
+            batch,
+            targets,
+            settings.batch_size,
+            progress,
+        )
 
 
 class GuidedGradCAM(GradCAM):

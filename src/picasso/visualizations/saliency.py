@@ -8,7 +8,7 @@ channels. Magnitudes only (no sign). Cost: one forward and one backward pass per
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -26,6 +26,27 @@ from ..core.progress import Progress
 
 class SaliencySettings(MethodSettings):
     pass
+
+
+def gradient_maps(
+    gradients: Callable[[np.ndarray, list[int]], np.ndarray],
+    batch: np.ndarray,
+    targets: Sequence[int],
+    batch_size: int,
+    progress: Progress,
+) -> np.ndarray:
+    """|input gradient|, max over channels, per target of one image: ``gradients(images,
+    targets)`` for ``batch_size`` copies of the image at a time (saliency, and Guided
+    Backprop with its guided gradients)."""
+    targets = list(targets)
+    maps = np.empty((len(targets), *batch.shape[2:]), np.float32)
+    progress(0, len(targets))
+    for start in range(0, len(targets), batch_size):
+        chunk = targets[start : start + batch_size]
+        grads = gradients(np.repeat(batch, len(chunk), axis=0), chunk)
+        maps[start : start + len(chunk)] = np.abs(grads).max(axis=1)
+        progress(start + len(chunk), len(targets))
+    return maps
 
 
 class Saliency(Method):
@@ -48,15 +69,14 @@ class Saliency(Method):
         settings: SaliencySettings,
         progress: Progress,
     ) -> MethodOutput:
-        targets = list(targets)
-        maps = np.empty((len(targets), *batch.shape[2:]), np.float32)
-        progress(0, len(targets))
-        for start in range(0, len(targets), settings.batch_size):
-            chunk = targets[start : start + settings.batch_size]
-            repeated = np.repeat(batch, len(chunk), axis=0)
-            _, grads = require(model, GradientModel).gradients(repeated, chunk, score="logit")
-            maps[start : start + len(chunk)] = np.abs(grads).max(axis=1)
-            progress(start + len(chunk), len(targets))
+        network = require(model, GradientModel)
+        maps = gradient_maps(
+            lambda images, chunk: network.gradients(images, chunk, score="logit")[1],
+            batch,
+            targets,
+            settings.batch_size,
+            progress,
+        )
         return MethodOutput(maps=maps)
 
     def explain_batch(
