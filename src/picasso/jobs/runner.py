@@ -58,6 +58,14 @@ class Budget:
     queued: int = 64  # jobs waiting at once; more get "busy, retry later"
 
 
+@dataclass
+class Preview:
+    """A running job's partial maps: the image they are drawn over, and how many."""
+
+    image: np.ndarray
+    count: int = 0
+
+
 class JobRunner:
     """Runs visualizations as jobs on ``workers`` threads.
 
@@ -96,7 +104,7 @@ class JobRunner:
         self.max_pixels = max_pixels
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="picasso-job")
         self._progress: dict[str, Progress] = {}
-        self._previews: dict[str, int] = {}  # partial maps drawn per running job
+        self._previews: dict[str, Preview] = {}  # running jobs' partial maps
         # share_cores: each framework call gets cores / jobs running now (one job: all)
         self._share_cores = share_cores
         self._running = 0
@@ -353,22 +361,30 @@ class JobRunner:
     def previews(self, job_id: str) -> int:
         """How many partial maps a running job has drawn (``preview.png``)."""
         with self._lock:
-            return self._previews.get(job_id, 0)
+            drawn = self._previews.get(job_id)
+        return drawn.count if drawn else 0
 
     def _preview(self, job_id: str, signed: bool, maps: Any) -> None:
         """Draw a running job's partial map (first class) over its image, atomically."""
-        job = self.store.get(job_id)
-        if job is None or not len(maps) or not np.isfinite(maps[0]).all():
+        if not len(maps) or not np.isfinite(maps[0]).all():
             return  # (a map that is not finite fails the job at its end, with the reason)
-        image = load_image(self.store.image_path(job.image.sha256), self.max_pixels)
-        fitted = np.asarray(self.models[job.model].fit_image(image.image), dtype=np.uint8)
+        with self._lock:
+            drawn = self._previews.get(job_id)
+        if drawn is None:  # the first: the image as the model sees it, once per job
+            job = self.store.get(job_id)
+            if job is None:
+                return
+            image = load_image(self.store.image_path(job.image.sha256), self.max_pixels)
+            fitted = self.models[job.model].fit_image(image.image)
+            drawn = Preview(np.asarray(fitted, dtype=np.uint8))
         directory = self.store.result_dir(job_id)
         directory.mkdir(parents=True, exist_ok=True)
         partial = directory / "preview.png.partial"
-        preview_png(fitted, maps[0], signed).save(partial, format="PNG")
+        preview_png(drawn.image, maps[0], signed).save(partial, format="PNG")
         partial.replace(directory / "preview.png")
+        drawn.count += 1
         with self._lock:
-            self._previews[job_id] = self._previews.get(job_id, 0) + 1
+            self._previews[job_id] = drawn
 
     def _run(self, job: Job, checked: Checked[Any], progress: Progress) -> None:
         current = self.store.get(job.id)

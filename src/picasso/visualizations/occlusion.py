@@ -22,7 +22,8 @@ Windows are computed coarse to fine: every eighth window in each direction first
 every fourth, every second, and the rest. The result does not depend on the order; a listener for
 previews (``explain(..., preview=callback)``, the web app's job page) gets a whole map
 after the first level (about 1/64 of the work), each missing window taking the value of
-the nearest computed one, and refined maps after each level and every half second.
+the nearest window of the finest level computed so far, and refined maps after each
+level and every half second.
 """
 
 from __future__ import annotations
@@ -100,20 +101,19 @@ def preview_map(
     win_w: int,
     height: int,
     width: int,
+    step: int,
 ) -> np.ndarray:
     """The map from the windows computed so far (``drops`` (rows, columns, targets),
-    NaN where not yet computed): each missing window takes the nearest computed one's
-    value, then windows are averaged over pixels as the exact map does."""
-    known = ~np.isnan(drops[..., 0])
-    rows, columns = np.nonzero(known)
-    filled = drops.copy()
-    missing = np.argwhere(~known)
-    if len(missing) and len(rows):
-        distance = (missing[:, None, 0] - rows[None]) ** 2 + (
-            missing[:, None, 1] - columns[None]
-        ) ** 2
-        nearest = distance.argmin(axis=1)
-        filled[missing[:, 0], missing[:, 1]] = drops[rows[nearest], columns[nearest]]
+    NaN where not yet computed), every window whose indices are multiples of ``step``
+    among them (a complete level): each missing window takes the value of the nearest
+    of those, then windows are averaged over pixels as the exact map does."""
+
+    def nearest(count: int) -> np.ndarray:
+        snapped = np.rint(np.arange(count) / step).astype(int) * step
+        return np.minimum(snapped, (count - 1) // step * step)
+
+    known = ~np.isnan(drops[..., :1])
+    filled = np.where(known, drops, drops[np.ix_(nearest(len(ys)), nearest(len(xs)))])
     sums = np.zeros((drops.shape[2], height, width))
     counts = np.zeros((height, width))
     for iy, y in enumerate(ys):
@@ -191,9 +191,12 @@ class Occlusion(Method):
             start = stop
             progress(start, total)
             level_done = start in boundaries
-            if progress.listening and start < total and (level_done or progress.wants_preview):
+            complete = [i for i, end in enumerate(ends) if end <= start]  # whole levels
+            wanted = bool(complete) and (level_done or progress.wants_preview)
+            if progress.listening and start < total and wanted:
+                step = LEVELS[complete[-1]]
                 progress.preview(
-                    preview_map(drops_seen, ys, xs, win_h, win_w, height, width),
+                    preview_map(drops_seen, ys, xs, win_h, win_w, height, width, step),
                     force=level_done,
                 )
         maps = (sums / counts).astype(np.float32)
