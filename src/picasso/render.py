@@ -148,7 +148,16 @@ def draw_overlay(ax: Any, exp: Explanation, index: int, display: Display | None 
     rgba[..., 3] *= OPACITY
     ax.imshow(exp.image, interpolation="nearest")
     ax.imshow(rgba, interpolation="nearest")
-    ax.set_title(f"{target.label} (p={target.probability:.3f})", fontsize=10)
+    detections = exp.extras.get("detections")
+    if detections and 0 <= target.index < len(detections):  # the explained box
+        from matplotlib.patches import Rectangle
+
+        x0, y0, x1, y1 = detections[target.index]["box"]
+        box = Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, lw=2, ec="#ffcc33")
+        ax.add_patch(box)
+        ax.set_title(f"{target.label} (score={target.probability:.3f})", fontsize=10)
+    else:
+        ax.set_title(f"{target.label} (p={target.probability:.3f})", fontsize=10)
     ax.set_axis_off()
     scale = ScalarMappable(norm=Normalize(vmin, vmax), cmap=name)
     bar = ax.figure.colorbar(scale, ax=ax, fraction=0.046, pad=0.02)

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator,
 
 from .core.errors import CapabilityError, TargetError
 from .core.method import Method, MethodSettings
-from .core.model import RANDOMIZE, Model, SegmentationModel
+from .core.model import RANDOMIZE, DetectionModel, Model, SegmentationModel
 from .hiding import Hide, Marks, boxes_mask
 from .plugins import MethodRegistry
 
@@ -66,10 +66,15 @@ class ExplainRequest(_Request):
 
     kind: Literal["explain"] = "explain"
     target: int | tuple[int, ...] | None = Field(
-        None, description="Class index(es) to explain; default: the top-1 class."
+        None,
+        description="Class index(es) to explain; default: the top-1 class. Detectors: "
+        "the detection index(es), 0 being the most confident.",
     )
     top_k: int | None = Field(
-        None, ge=1, le=MAX_TARGETS, description="Explain the k most probable classes instead."
+        None,
+        ge=1,
+        le=MAX_TARGETS,
+        description="Explain the k most probable classes (detectors: detections) instead.",
     )
     faithfulness: bool = Field(
         False, description="Also compute deletion/insertion curves and their areas."
@@ -176,7 +181,8 @@ def check(request: R, model: Model, registry: MethodRegistry) -> Checked[R]:
     method.check_settings(model, settings)
     classes = len(model.info.labels)
     if isinstance(request, ExplainRequest):
-        if classes:  # class count known: refuse impossible targets now
+        detection = model.info.task == "detection"
+        if classes and not detection:  # class count known: refuse impossible targets now
             resolve_targets(np.zeros(classes), request.targets, request.top_k)
         height, width = model.info.input_size
         for marks in (request.hide, request.region):  # boxes on the input: check them now
@@ -193,6 +199,14 @@ def check(request: R, model: Model, registry: MethodRegistry) -> Checked[R]:
                 "segmentation model, but this framework's adapter cannot segment yet "
                 "(PyTorch and Hugging Face models can)"
             )
+        if detection and not isinstance(model, DetectionModel):
+            raise CapabilityError(
+                f"model {model.info.name!r} ({model.info.framework}) is declared a "
+                "detector, but this framework's adapter cannot detect yet "
+                "(PyTorch, Hugging Face and ONNX models can)"
+            )
+        if detection and request.hide is not None:
+            raise CapabilityError("hiding pixels (explore) serves classifiers, not detectors")
     elif model.info.task != "classification":
         what = "audits" if isinstance(request, AuditRequest) else "sanity checks"
         raise CapabilityError(

@@ -17,7 +17,7 @@ from ._version import __version__
 from .core.errors import CapabilityError, PicassoError, TargetError
 from .core.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image
 from .core.method import Method
-from .core.model import Model, SegmentationModel
+from .core.model import Detection, DetectionModel, Model, SegmentationModel
 from .core.progress import Progress, ProgressCallback
 from .core.targets import Target
 from .explanation import Explanation
@@ -49,9 +49,13 @@ def explain(
         hidden = request.hide.mask(model, loaded.image)
         batch = request.hide.apply(batch, hidden)
     segmented: Segmented | None = None
+    detected: Detected | None = None
     if model.info.task == "segmentation":
         segmented = segment(model, batch, loaded, request)
         explained, probabilities, targets = segmented.model, segmented.areas, segmented.targets
+    elif model.info.task == "detection":
+        detected = detect(model, batch, request)
+        explained, probabilities, targets = detected.model, detected.scores, detected.targets
     else:
         explained, probabilities = model, model.probabilities(batch)[0]
         targets = resolve_targets(probabilities, request.targets, request.top_k)
@@ -73,7 +77,44 @@ def explain(
         faithfulness_steps,
         hidden,
         segmented,
+        detected,
     )
+
+
+@dataclass(frozen=True)
+class Detected:
+    """A detector's answer for one image, made explainable: the detections (most
+    confident first; targets index them), their scores, and the classifier view whose
+    score j is detection j's in the detector's answer for a changed image."""
+
+    detections: list[Detection]
+    scores: np.ndarray
+    targets: list[int]
+    model: Model
+
+
+#: Detections listed (and explainable) per image, the most confident first.
+MAX_DETECTIONS = 100
+
+
+def detect(model: Model, batch: np.ndarray, request: ExplainRequest) -> Detected:
+    assert isinstance(model, DetectionModel)  # check() refused the others
+    found = model.detect(batch)[0][:MAX_DETECTIONS]
+    if not found:
+        raise TargetError(f"model {model.info.name!r} found no object in this image")
+    scores = np.array([d.score for d in found], np.float64)
+    for index in request.targets or []:
+        if not 0 <= index < len(found):
+            raise TargetError(
+                f"detection {index} does not exist: the model found {len(found)} object"
+                f"{'s' if len(found) != 1 else ''} in this image (0 is the most confident)"
+            )
+    if request.top_k is not None:
+        top_k = min(int(request.top_k), len(found))
+        targets = resolve_targets(scores, None, top_k)
+    else:
+        targets = resolve_targets(scores, request.targets, None)
+    return Detected(found, scores, targets, model.for_detection(found))
 
 
 @dataclass(frozen=True)
@@ -198,6 +239,7 @@ def _explanation(
     faithfulness_steps: int,
     hidden: np.ndarray | None = None,
     segmented: Segmented | None = None,
+    detected: Detected | None = None,
 ) -> Explanation:
     """The explanation of one image from what the method computed: shape checked,
     faithfulness curves added where asked, provenance recorded. ``hidden``: the pixels
@@ -216,18 +258,20 @@ def _explanation(
             f"method {method_cls.name} returned maps of shape {maps.shape}, expected {expected}"
         )
     extras = dict(method_extras)
+    explained = segmented.model if segmented else detected.model if detected else model
     if checked.request.faithfulness and len(maps):
         from .faithfulness import deletion_insertion
 
         extras["faithfulness"] = [
-            deletion_insertion(
-                segmented.model if segmented else model, batch, m, t, steps=faithfulness_steps
-            )
+            deletion_insertion(explained, batch, m, t, steps=faithfulness_steps)
             for m, t in zip(maps, targets, strict=True)
         ]
     t3 = time.perf_counter()
 
     def as_target(i: int) -> Target:
+        if detected is not None:  # a detection: its class and rank
+            label = f"{model.info.label(detected.detections[i].label)} (detection {i})"
+            return Target(int(i), label, float(probabilities[i]))
         return Target(int(i), model.info.label(int(i)), float(probabilities[i]))
 
     top = np.argsort(-probabilities, kind="stable")[:TOP_CLASSES]
@@ -243,6 +287,18 @@ def _explanation(
             {"index": int(k), "label": model.info.label(int(k)), "share": float(segmented.areas[k])}
             for k in order
             if segmented.areas[k] > 0
+        ]
+    if detected is not None:
+        extras["task"] = "detection"
+        extras["detections"] = [
+            {
+                "index": i,
+                "class": d.label,
+                "label": model.info.label(d.label),
+                "score": round(d.score, 6),
+                "box": [round(v, 2) for v in d.box],
+            }
+            for i, d in enumerate(detected.detections)
         ]
     return Explanation(
         attributions=maps,

@@ -149,20 +149,20 @@ def test_models_without_attention_weights_are_refused_with_the_reason(tiny_model
         picasso.explain(tiny_model, astronaut_small, "attention-rollout")
 
 
-def test_heads_picasso_does_not_explain_are_refused_with_what_they_are(tmp_path):
-    config = transformers.YolosConfig(
-        image_size=[32, 32],
-        patch_size=8,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=1,
-        intermediate_size=16,
-        num_detection_tokens=2,
-        num_labels=2,
-    )
-    transformers.YolosForObjectDetection(config).save_pretrained(tmp_path)
-    with pytest.raises(ModelLoadError, match="YolosForObjectDetection is a detection model"):
-        picasso.load_model(tmp_path)
+def test_heads_picasso_does_not_explain_are_refused_with_what_they_are(tmp_path, vit_folder):
+    """Universal (panoptic/instance) segmentation and depth heads are refused before
+    their weights load, with what they are."""
+    for name in ("model.safetensors", "preprocessor_config.json"):
+        (tmp_path / name).write_bytes((vit_folder / name).read_bytes())
+    config = json.loads((vit_folder / "config.json").read_text())
+    for architecture, what in (
+        ("Mask2FormerForUniversalSegmentation", "is a segmentation model"),
+        ("DPTForDepthEstimation", "is not an image model Picasso knows"),
+    ):
+        config["architectures"] = [architecture]
+        (tmp_path / "config.json").write_text(json.dumps(config))
+        with pytest.raises(ModelLoadError, match=f"{architecture} {what}"):
+            picasso.load_model(tmp_path)
 
 
 def test_a_broken_folder_is_a_clear_error(tmp_path, vit_folder):

@@ -342,7 +342,8 @@ def test_every_method_renders_in_the_browser(server, page):
     with urllib.request.urlopen(f"{server}/api/v1/methods") as response:
         entries = json.loads(response.read())
     methods = [m["name"] for m in entries if set(m["requires"]) <= capabilities]
-    assert len(methods) == len(entries) - 1  # all but attention rollout (transformers)
+    # all but attention rollout (transformers) and D-RISE (detectors): their own tests
+    assert len(methods) == len(entries) - 2
     sha = upload_file(server, demo_images("tank-overcast")[0])
     cheap = {
         "rise": {"masks": 64},
@@ -570,6 +571,55 @@ def test_a_segmentation_result_picks_a_class_or_a_region_to_explain_again(tmp_pa
         page.click("#run")
         page.wait_for_selector(".result")
         assert "the region given" in page.text_content(".segmentation figcaption")
+    finally:
+        context.close()
+        stop_server(process)
+
+
+def test_a_detection_result_picks_a_box_to_explain_again(tmp_path, browser):
+    pytest.importorskip("transformers")
+    from hf_models import save_yolos
+    from web.live import start_server, stop_server
+
+    folder = save_yolos(tmp_path / "yolos")
+    process, server = start_server(tmp_path / "data", "--model", str(folder))
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        sha = upload_file(server, demo_images("tank-overcast")[0])
+        body = {"model": "yolos", "image": sha, "method": "saliency"}
+        job = post_json(f"{server}/api/v1/jobs", body)
+        page.goto(f"{server}/jobs/{job['id']}")
+        page.wait_for_selector("#detection-picker rect.explained")
+        with urllib.request.urlopen(f"{server}/api/v1/jobs/{job['id']}/result.json") as r:
+            detections = json.load(r)["extras"]["detections"]
+        boxes = [d["box"] for d in detections]
+
+        def smallest_at(x, y):  # what a click there picks
+            under = [i for i, (a, b, c, d) in enumerate(boxes) if a <= x <= c and b <= y <= d]
+            return min(
+                under, key=lambda i: (boxes[i][2] - boxes[i][0]) * (boxes[i][3] - boxes[i][1])
+            )
+
+        def centre(i):  # of the part of box i inside the image
+            x0, y0, x1, y1 = boxes[i]
+            return (max(x0, 0) + min(x1, 64)) / 2, (max(y0, 0) + min(y1, 64)) / 2
+
+        # a detection other than the explained one that a click on its centre picks
+        smallest = next(i for i in range(1, len(boxes)) if smallest_at(*centre(i)) == i)
+        cx, cy = centre(smallest)
+        svg = page.locator("#detection-picker svg").bounding_box()
+        scale = svg["width"] / 64
+        page.mouse.click(svg["x"] + cx * scale, svg["y"] + cy * scale)
+        assert page.input_value("select.pick-detection") == str(smallest)
+        assert page.get_attribute(f'rect[data-index="{smallest}"]', "class") == "box picked"
+        page.click(".pick-form button")
+        page.wait_for_selector("#run-form")
+        assert page.input_value("input[name=target]") == str(smallest)
+        page.click("#run")
+        page.wait_for_selector(f'.result rect.explained[data-index="{smallest}"]')
+        assert f"(detection {smallest})" in page.text_content(".tabs")
     finally:
         context.close()
         stop_server(process)

@@ -136,12 +136,12 @@ def test_run_shows_tabs_probabilities_downloads_and_faithfulness(client):
 
 def test_every_registered_method_renders_its_results_page(client):
     """Every method the tank model can run (the others: attention rollout, which needs a
-    transformer, has its own test below)."""
+    transformer, and D-RISE, which needs a detector, have their own tests below)."""
     entries = {m["name"]: m for m in client.get("/api/v1/methods").json()}
     model = {m["name"]: m for m in client.get("/api/v1/models").json()}["tanks-fair"]
     methods = {n for n, m in entries.items() if set(m["requires"]) <= set(model["capabilities"])}
     assert "brightness" in methods  # the plugin
-    assert set(entries) - methods == {"attention-rollout"}
+    assert set(entries) - methods == {"attention-rollout", "d-rise"}
     for method in sorted(methods):
         page = finished_page(client, run(client, method=method))
         assert 'data-status="done"' in page.text, (method, page.text[:3000])
@@ -583,3 +583,52 @@ def test_a_segmentation_model_shows_its_segmentation_and_takes_a_region(tmp_path
         assert bad.status_code == 422 and "the region must be four whole numbers" in bad.text
         outside = run(client, "saliency", model="segformer", region="70,0,80,8")
         assert outside.status_code == 422 and "outside the 64x64 image" in outside.text
+
+
+def test_a_detector_lists_its_detections_and_explains_the_one_picked(tmp_path):
+    pytest.importorskip("transformers")
+    from hf_models import save_yolos
+
+    folder = save_yolos(tmp_path / "yolos")
+    settings = WebSettings(models=(str(folder),), data_dir=tmp_path / "data")
+    with TestClient(create_app(settings)) as client:
+        form = client.get("/?model=yolos").text
+        assert "Which detections" in form and 'value="d-rise"' in form
+        assert 'name="region"' not in form
+        page = finished_page(
+            client,
+            run(
+                client,
+                "d-rise",
+                model="yolos",
+                target_mode="class",
+                target="2",
+                **{"d-rise.masks": "100"},
+            ),
+        )
+        assert 'data-status="done"' in page.text, page.text[:2000]
+        job = re.search(r'data-job="(\w+)"', page.text).group(1)
+        result = client.get(f"/api/v1/jobs/{job}/result.json").json()
+        detections = result["extras"]["detections"]
+        assert len(detections) == 5 and result["targets"][0]["index"] == 2
+        rects = re.findall(
+            r'<rect [^>]*data-index="(\d)" class="box( explained)?"',
+            page.text,
+        )
+        assert sorted(int(i) for i, _ in rects) == [0, 1, 2, 3, 4]
+        assert [i for i, explained in rects if explained] == ["2"]
+        assert 'class="pick-detection"' in page.text and "Explore this image" not in page.text
+        again = client.get(f"/?again={job}&target=4").text
+        assert re.search(r'name="target" value="4"', again)
+        missing = run(client, "occlusion", model="yolos", target_mode="class", target="9")
+        assert "detection 9 does not exist" in finished_page(client, missing).text
+        api = client.post(
+            "/api/v1/jobs",
+            json={
+                "model": "yolos",
+                "image": result["image"]["sha256"],
+                "method": "d-rise",
+                "region": {"boxes": [[0, 0, 8, 8]]},
+            },
+        )
+        assert api.status_code == 422 and "region is for segmentation models" in api.text

@@ -27,13 +27,14 @@ def explain_command(registry: MethodRegistry) -> click.Command:
         "targets",
         type=int,
         multiple=True,
-        help="Class index to explain (repeatable). Default: the top-1 class.",
+        help="Class index to explain (repeatable); detectors: detection index, 0 being "
+        "the most confident. Default: the top-1 class (detection).",
     )
     @click.option(
         "--top-k",
         type=click.IntRange(min=1),
         default=None,
-        help="Explain the k most probable classes.",
+        help="Explain the k most probable classes (detectors: detections).",
     )
     @click.option(
         "--out",
@@ -175,7 +176,8 @@ def explain_command(registry: MethodRegistry) -> click.Command:
                     continue
                 written = result.save(out, stem=path.stem, display=display)
                 best = result.targets[0] if result.targets else None
-                what = f"{best.label} (p={best.probability:.3f})" if best else ""
+                kind = "score" if "detections" in result.extras else "p"
+                what = f"{best.label} ({kind}={best.probability:.3f})" if best else ""
                 click.echo(f"{path}: {what} -> {written['png']}")
         finally:
             bar.close()

@@ -22,10 +22,11 @@ from PIL import Image
 from .errors import CapabilityError, ModelLoadError
 from .preprocessing import Preprocessing
 
-OutputKind = Literal["logits", "probabilities"]
+#: logits, probabilities, or scores used as they are (a detection's score).
+OutputKind = Literal["logits", "probabilities", "scores"]
 ScoreKind = Literal["probability", "logit"]
-#: What a model does: classify images, or label every pixel.
-Task = Literal["classification", "segmentation"]
+#: What a model does: classify images, label every pixel, or find objects.
+Task = Literal["classification", "segmentation", "detection"]
 
 #: Capability names a method may require.
 GRADIENTS = "gradients"
@@ -38,6 +39,8 @@ LAYER_EDITS = "layer-edits"
 GUIDED = "guided-gradients"
 #: A transformer's attention weights (attention rollout).
 ATTENTIONS = "attentions"
+#: A detector's boxes for any batch (D-RISE).
+DETECTIONS = "detections"
 
 
 @dataclass(frozen=True)
@@ -209,13 +212,16 @@ class Model(ABC):
     def to_probabilities(self, raw: np.ndarray) -> np.ndarray:
         if self._decode_hook is not None:
             return np.asarray(self._decode_hook(raw), dtype=np.float32)
-        if self.info.output == "probabilities":
+        if self.info.output in ("probabilities", "scores"):
             return raw.astype(np.float32, copy=False)
         return softmax(raw.astype(np.float64)).astype(np.float32)
 
     def to_logits(self, raw: np.ndarray) -> np.ndarray:
         """Logits; for a probability-output model, log-probabilities (logits up to a
-        per-image constant, which leaves gradients of differences unchanged)."""
+        per-image constant, which leaves gradients of differences unchanged); scores
+        (a detection's) as they are."""
+        if self.info.output == "scores" and self._decode_hook is None:
+            return raw.astype(np.float32, copy=False)
         if self.info.output == "probabilities" or self._decode_hook is not None:
             return np.log(np.clip(self.to_probabilities(raw), 1e-30, None))
         return raw.astype(np.float32, copy=False)
@@ -246,6 +252,8 @@ class Model(ABC):
             return f"{self.info.framework} models do not provide {capability}"
         if self._decode_hook is not None:
             return "the model decodes its outputs with a Python hook, outside the framework"
+        if capability == DETECTIONS and self.info.task != "detection":
+            return f"the model is a {self.info.task} model, not a detector"
         return None
 
 
@@ -345,6 +353,39 @@ class SegmentationModel(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Detection:
+    """One object a detector found: its box (x0, y0, x1, y1) in the model's input
+    pixels, its class and its score."""
+
+    box: tuple[float, float, float, float]
+    label: int
+    score: float
+
+    @classmethod
+    def of(cls, box: Sequence[Any], label: Any, score: Any) -> Detection:
+        """From a framework's numbers (numpy or tensor elements)."""
+        x0, y0, x1, y1 = (float(v) for v in box)
+        return cls((x0, y0, x1, y1), int(label), float(score))
+
+
+@runtime_checkable
+class DetectionModel(Protocol):
+    """A model that finds objects (task ``detection``)."""
+
+    def detect(self, batch: np.ndarray) -> list[list[Detection]]:
+        """Every image's detections, most confident first."""
+        ...
+
+    def for_detection(self, detections: Sequence[Detection]) -> Model:
+        """A classifier view: its score j is that of ``detections[j]`` in the output of
+        the image it is given (pytorch-grad-cam's ``FasterRCNNBoxScoreTarget``: the
+        output box that overlaps ``detections[j]``'s box most, when their IoU exceeds
+        0.5 and its class is j's, scores IoU + its score; else 0). Every method runs on
+        it unchanged."""
+        ...
+
+
 @runtime_checkable
 class GradientsWithOutputs(Protocol):
     """Optional, for batch paths: gradients together with the raw outputs of the same
@@ -390,6 +431,7 @@ CAPABILITIES: dict[str, type] = {
     LAYER_EDITS: LayerEditModel,
     GUIDED: GuidedGradientModel,
     ATTENTIONS: AttentionModel,
+    DETECTIONS: DetectionModel,
 }
 
 Capable = TypeVar("Capable")

@@ -215,8 +215,9 @@ def from_torch(
 ) -> Model:
     """Wrap a live ``torch.nn.Module`` (put into eval mode; its weights are not
     modified). Preprocessing arguments mean what they mean in a model card. ``task``:
-    ``"classification"`` or ``"segmentation"``; by default, segmentation for
-    torchvision's segmentation models, else classification."""
+    ``"classification"``, ``"segmentation"`` or ``"detection"``; by default, the task
+    torchvision's segmentation and detection models (and Hugging Face heads) declare,
+    else classification."""
     from .torch_adapter import TorchModel, module_sha256
 
     card = card_from_dict(
@@ -253,13 +254,18 @@ def from_torch(
 
 
 def _task_of_module(module: Any) -> str:
-    """Segmentation for torchvision's segmentation models (and Hugging Face semantic
-    segmentation heads passed as modules), else classification."""
+    """Segmentation or detection for torchvision's segmentation and detection models
+    (and Hugging Face semantic segmentation and object detection heads passed as
+    modules), else classification."""
     kind = type(module)
     if kind.__module__.startswith("torchvision.models.segmentation"):
         return "segmentation"
     if kind.__name__.endswith("ForSemanticSegmentation"):
         return "segmentation"
+    if kind.__module__.startswith("torchvision.models.detection"):
+        return "detection"
+    if kind.__name__.endswith("ForObjectDetection"):
+        return "detection"
     return "classification"
 
 

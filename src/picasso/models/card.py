@@ -76,9 +76,10 @@ class ModelCard(BaseModel):
     architecture: str | None = None
     architecture_kwargs: dict[str, Any] = Field(default_factory=dict)
     output: Literal["logits", "probabilities"] = "logits"
-    task: Literal["classification", "segmentation"] = Field(
+    task: Literal["classification", "segmentation", "detection"] = Field(
         "classification",
-        description="classification: (N, classes) out; segmentation: (N, classes, H, W)",
+        description="classification: (N, classes) out; segmentation: (N, classes, H, W); "
+        "detection: boxes, labels and scores per image",
     )
     signature: str | None = Field(None, description="TensorFlow SavedModel signature")
     input_name: str | None = Field(None, description="the image input, where there are several")

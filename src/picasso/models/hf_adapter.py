@@ -133,15 +133,22 @@ def load(path: Path, card: ModelCard, overrides: dict[str, Any], build_info: Bui
     architectures = list(config.get("architectures") or [])
     task = task_of(architectures)
     semantic = any(a.endswith("ForSemanticSegmentation") for a in architectures)
-    if task not in ("classification", "segmentation") or (task == "segmentation" and not semantic):
+    if task is None or (task == "segmentation" and not semantic):
         what = f"a {task} model" if task else "not an image model Picasso knows"
         raise ModelLoadError(
             f"{path}: {', '.join(architectures) or 'no architecture'} is {what}; Picasso "
-            "explains image classifiers (...ForImageClassification) and semantic "
-            "segmentation models (...ForSemanticSegmentation)"
+            "explains image classifiers (...ForImageClassification), semantic "
+            "segmentation models (...ForSemanticSegmentation) and object detectors "
+            "(...ForObjectDetection)"
         )
     given = card.preprocessing.model_fields_set
-    derived = {k: v for k, v in preprocessing_from(path, config).items() if k not in given}
+    derived = preprocessing_from(path, config)
+    if task == "detection" and derived.get("resize") == "center-crop":
+        # Detectors see the whole image (their processors keep the aspect ratio within
+        # shortest/longest edges; a fixed input size stretches it instead of cropping).
+        derived.pop("shorter_side", None)
+        derived["resize"] = "stretch"
+    derived = {k: v for k, v in derived.items() if k not in given}
     update: dict[str, Any] = {
         "preprocessing": card.preprocessing.model_copy(update=derived),
         "name": card.name or path.name,
@@ -154,11 +161,10 @@ def load(path: Path, card: ModelCard, overrides: dict[str, Any], build_info: Bui
     card = card.model_copy(update=update)
     card.preprocessing_spec()  # cheap checks before the weights load
     try:
-        auto = (
-            transformers.AutoModelForSemanticSegmentation
-            if task == "segmentation"
-            else transformers.AutoModelForImageClassification
-        )
+        auto = {
+            "segmentation": transformers.AutoModelForSemanticSegmentation,
+            "detection": transformers.AutoModelForObjectDetection,
+        }.get(task, transformers.AutoModelForImageClassification)
         transformers.utils.logging.disable_progress_bar()  # no bars in the CLI or logs
         module = auto.from_pretrained(str(path), local_files_only=True, **_attention(auto))
     except Exception as exc:  # transformers and safetensors raise many kinds

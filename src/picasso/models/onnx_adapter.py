@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..core.errors import CapabilityError, MissingDependencyError, ModelLoadError, PicassoError
-from ..core.model import GRADIENTS, Model, ModelInfo, ScoreKind
+from ..core.model import DETECTIONS, GRADIENTS, Detection, Model, ModelInfo, ScoreKind
 from ..core.threads import threads
 from .card import ModelCard, hook_kwargs
 from .protocols import BuildInfo
@@ -81,10 +81,16 @@ class OnnxModel(ChannelsMixin, Model):
         self.input_name = input_name
         self.layout = layout
         self.static_batch = static_batch
+        self.per_image = False  # a detector whose graph takes one (C, H, W) image
         self._torch_model: TorchModel | None = None  # converted on the first gradient call
 
     def capability_problem(self, capability: str) -> str | None:
         problem = super().capability_problem(capability)
+        if problem is None and self.info.task == "detection" and capability != DETECTIONS:
+            return (
+                "ONNX detectors answer forward passes only: explain them with d-rise, "
+                "occlusion or rise"
+            )
         if problem is None and capability == GRADIENTS and not gradients_available():
             return (
                 "gradients of ONNX models come from a conversion to PyTorch: "
@@ -99,6 +105,45 @@ class OnnxModel(ChannelsMixin, Model):
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.session.run(None, {self.input_name: x})[0])
+
+    # -- detection ---------------------------------------------------------------
+    def detect(self, batch: np.ndarray) -> list[list[Detection]]:
+        """Every image's detections, most confident first. The graph answers one image
+        at a time with ``boxes`` (K, 4; x0 y0 x1 y1 in input pixels), ``labels`` (K)
+        and ``scores`` (K), found by those names or else in that order, as torchvision's
+        detectors export; its input is one image (C, H, W) or a batch of one."""
+        x = self.to_network(batch)
+        outputs = [o.name for o in self.session.get_outputs()]
+        named = [
+            next((i for i, n in enumerate(outputs) if key in n.lower()), None)
+            for key in ("boxes", "labels", "scores")
+        ]
+        order = named if None not in named else [0, 1, 2]
+        if len(outputs) < 3:
+            raise PicassoError(
+                f"model {self.info.name!r} is declared a detector but its graph has "
+                f"{len(outputs)} output(s), not boxes, labels and scores"
+            )
+        answers = []
+        for i in range(len(x)):
+            single = x[i] if self.per_image else x[i : i + 1]
+            found = self.session.run(None, {self.input_name: single})
+            boxes, labels, scores = (np.asarray(found[k]) for k in order)
+            if boxes.ndim == 3:  # a batch of one
+                boxes, labels, scores = boxes[0], labels[0], scores[0]
+            if boxes.ndim != 2 or boxes.shape[-1] != 4 or len(labels) != len(boxes):
+                raise PicassoError(
+                    f"model {self.info.name!r}: expected boxes (K, 4), labels (K) and "
+                    f"scores (K), got shapes {boxes.shape}, {labels.shape}, {scores.shape}"
+                )
+            ranked = np.argsort(-scores.astype(np.float64), kind="stable")
+            answers.append([Detection.of(boxes[j], labels[j], scores[j]) for j in ranked])
+        return answers
+
+    def for_detection(self, detections: Sequence[Detection]) -> Model:
+        from ..core.detection import DetectionView
+
+        return DetectionView(self, detections, "match")
 
     def gradients(
         self, batch: np.ndarray, targets: Sequence[int], score: ScoreKind = "logit"
@@ -166,6 +211,9 @@ def load_onnx(
     silent."""
     session = open_session(path)
     input_name, shape = describe_input(session, path)
+    per_image = card.task == "detection" and len(shape) == 3
+    if per_image:
+        shape = [1, *shape]
     info, layout = resolve_input(
         path, card, shape, "onnx", {"format": "onnx", "engine": "onnxruntime"}, build_info
     )
@@ -173,6 +221,7 @@ def load_onnx(
     model = OnnxModel(
         session, path, info, input_name, layout, static_batch, **hook_kwargs(card, overrides)
     )
+    model.per_image = per_image
     probe_forward(model, path)
     return model
 

@@ -121,7 +121,10 @@ def probe_forward(model: Model, path: Path) -> None:
     """Run one blank image, so a broken model fails at load time, not in a job."""
     probe = np.zeros((1, model.info.preprocessing.channels, *model.info.input_size), np.float32)
     try:
-        model.forward(probe)
+        if model.info.task == "detection":
+            model.detect(probe)  # type: ignore[attr-defined]
+        else:
+            model.forward(probe)
     except PicassoError as exc:
         raise ModelLoadError(f"{path}: {exc}") from None
     except Exception as exc:

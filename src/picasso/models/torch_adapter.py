@@ -23,6 +23,7 @@ from ..core.model import (
     LAYER_EDITS,
     LAYERS,
     RANDOMIZE,
+    Detection,
     Model,
     ModelInfo,
     Occluder,
@@ -136,9 +137,91 @@ class TorchModel(Model):
         return x
 
     def _call(self, x: Any) -> Any:
+        if self.info.task == "detection":  # a list of answers, one per image
+            out = self.module(x)
+            return out if self._head is None else self._head(out)
         # torch.export programs traced with a fixed batch run in chunks of it.
         out = run_fixed_batches(self._call_layout, x, self._static_batch, self._torch.cat)
         return out if self._head is None else self._head(out)
+
+    # -- detection ---------------------------------------------------------------
+    def _found(self, out: Any) -> list[tuple[Any, Any, Any]]:
+        """Boxes (x0, y0, x1, y1 in input pixels), classes and scores per image, from
+        torchvision's list of dicts or a Hugging Face ``...ForObjectDetection`` output
+        (class probabilities without the no-object class; centre-size boxes scaled to
+        the input, as its post-processing does)."""
+        torch = self._torch
+        if isinstance(out, (list, tuple)) and out and isinstance(out[0], dict):
+            return [(o["boxes"], o["labels"], o["scores"]) for o in out]
+        if hasattr(out, "pred_boxes") and hasattr(out, "logits"):
+            probs = torch.softmax(out.logits, dim=-1)[..., :-1]
+            scores, labels = probs.max(dim=-1)
+            cx, cy, w, h = out.pred_boxes.unbind(-1)
+            height, width = self.info.input_size
+            boxes = torch.stack(
+                [
+                    (cx - w / 2) * width,
+                    (cy - h / 2) * height,
+                    (cx + w / 2) * width,
+                    (cy + h / 2) * height,
+                ],
+                dim=-1,
+            )
+            return [(boxes[i], labels[i], scores[i]) for i in range(len(boxes))]
+        raise PicassoError(
+            f"model {self.info.name!r} is declared a detector but answers with "
+            f"{type(out).__name__}, not torchvision's boxes/labels/scores dicts or a "
+            "Hugging Face object-detection output"
+        )
+
+    def detect(self, batch: np.ndarray) -> list[list[Detection]]:
+        """Every image's detections, most confident first."""
+        torch = self._torch
+        with torch.inference_mode():
+            found = self._found(self.module(self._prepare(batch)))
+        answers = []
+        for boxes, labels, scores in found:
+            order = torch.argsort(scores.float(), descending=True, stable=True).tolist()
+            b, c, v = boxes.float().cpu().numpy(), labels.cpu().numpy(), scores.float().cpu()
+            answers.append([Detection.of(b[i], c[i], v[i]) for i in order])
+        return answers
+
+    def for_detection(self, detections: Sequence[Detection]) -> TorchModel:
+        """This model with a head scoring each listed detection as pytorch-grad-cam's
+        ``FasterRCNNBoxScoreTarget`` does (see :mod:`picasso.core.detection`): a
+        classifier to the methods, gradients and layers included."""
+        import copy
+        import dataclasses
+
+        from ..core.detection import MATCH_IOU
+
+        torch = self._torch
+        listed = tuple(detections)
+        targets = torch.tensor([d.box for d in listed], dtype=torch.float32).reshape(-1, 4)
+
+        classes = torch.tensor([d.label for d in listed], dtype=torch.long)
+
+        def head(out: Any) -> Any:
+            rows = []
+            for boxes, labels, scores in self._found(out):
+                if not len(boxes):  # nothing found: every score 0, still in the graph
+                    rows.append(scores.sum() * 0 + torch.zeros(len(listed), device=boxes.device))
+                    continue
+                ious = _box_iou(torch, targets.to(boxes.device, boxes.dtype), boxes)
+                best_iou, best = ious.max(dim=1)
+                matched = (best_iou > MATCH_IOU) & (labels[best] == classes.to(labels.device))
+                value = best_iou + scores[best]
+                rows.append(torch.where(matched, value, value * 0))
+            return torch.stack(rows)
+
+        view = copy.copy(self)
+        view.info = dataclasses.replace(self.info, output="scores")
+        view._head = head
+        view._trace_lock = threading.Lock()
+        view._traced = False
+        view.detector = self  # type: ignore[attr-defined]
+        view.detections = listed  # type: ignore[attr-defined]
+        return view
 
     # -- segmentation ------------------------------------------------------------
     def _dense(self, out: Any) -> Any:
@@ -241,7 +324,8 @@ class TorchModel(Model):
                 from .torch_incremental import trace
 
                 usable = (
-                    not self._static_batch
+                    self.info.task != "detection"
+                    and not self._static_batch
                     and self.device.type == "cpu"
                     and isinstance(self.module, self._torch.nn.Module)
                 )
@@ -474,10 +558,23 @@ class TorchModel(Model):
                 f"model {self.info.name!r} decodes its outputs with a Python hook; "
                 "gradients need the raw outputs"
             )
+        if self.info.output == "scores":  # a detection's score, either way
+            return raw
         if self.info.output == "probabilities":
             probs = raw
             return probs if score == "probability" else torch.log(probs.clamp_min(1e-30))
         return torch.softmax(raw, dim=1) if score == "probability" else raw
+
+
+def _box_iou(torch: Any, a: Any, b: Any) -> Any:
+    """IoU of boxes ``a`` (K, 4) with boxes ``b`` (M, 4), differentiable."""
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    top_left = torch.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = torch.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = (bottom_right - top_left).clamp(min=0)
+    inter = wh[..., 0] * wh[..., 1]
+    return inter / (area_a[:, None] + area_b[None, :] - inter)
 
 
 def _static_batch_size(module: Any) -> int | None:

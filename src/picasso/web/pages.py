@@ -279,8 +279,29 @@ def job_view(services: Services, job: Job) -> dict[str, Any]:
         sanity=_sanity_summary(store, job),
         sanity_problem=services.runner.sanity_problem(job),
         segments=_segments(extras),
+        detections=_detections(extras, result.get("targets", [])),
     )
     return view
+
+
+#: Boxes drawn on a detection result: the explained ones, those scoring at least
+#: SHOWN_SCORE, and at least SHOWN_MIN, at most SHOWN_MAX in all.
+SHOWN_SCORE, SHOWN_MIN, SHOWN_MAX = 0.5, 5, 20
+
+
+def _detections(extras: dict[str, Any], targets: list[dict[str, Any]]) -> list[dict] | None:
+    """A detection result's boxes to draw and pick, most confident first."""
+    found = extras.get("detections")
+    if not found:
+        return None
+    explained = {t["index"] for t in targets}
+    shown = [
+        {**d, "explained": d["index"] in explained}
+        for rank, d in enumerate(found)
+        if d["index"] in explained
+        or (rank < SHOWN_MAX and (d["score"] >= SHOWN_SCORE or rank < SHOWN_MIN))
+    ]
+    return shown
 
 
 def _segments(extras: dict[str, Any]) -> list[dict[str, Any]] | None:

@@ -707,6 +707,39 @@ function segmentPicker() {
   });
 }
 
+function detectionPicker() {
+  // A detection result: a click picks the smallest drawn box under the pointer (boxes
+  // overlap; the smallest is the one a click inside it most plausibly means).
+  const figure = document.getElementById("detection-picker");
+  if (!figure) return;
+  const svg = figure.querySelector("svg.boxes");
+  const select = figure.querySelector("select.pick-detection");
+  const boxes = Array.from(svg.querySelectorAll("rect.box"));
+  const view = svg.viewBox.baseVal;
+  const mark = () => {
+    for (const box of boxes) box.classList.toggle("picked", box.dataset.index === select.value);
+  };
+  svg.addEventListener("click", (e) => {
+    const area = svg.getBoundingClientRect();
+    const x = ((e.clientX - area.left) / area.width) * view.width;
+    const y = ((e.clientY - area.top) / area.height) * view.height;
+    let best = null;
+    let smallest = Infinity;
+    for (const box of boxes) {
+      const [bx, by, bw, bh] = ["x", "y", "width", "height"].map((k) => Number(box.getAttribute(k)));
+      if (x >= bx && x <= bx + bw && y >= by && y <= by + bh && bw * bh < smallest) {
+        best = box;
+        smallest = bw * bh;
+      }
+    }
+    if (!best) return;
+    select.value = best.dataset.index;
+    mark();
+  });
+  select.addEventListener("change", mark);
+  mark();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   modelSwitcher();
   dropzone();
@@ -715,4 +748,5 @@ document.addEventListener("DOMContentLoaded", () => {
   results();
   explore();
   segmentPicker();
+  detectionPicker();
 });
