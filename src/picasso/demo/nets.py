@@ -41,3 +41,58 @@ def tank_net() -> SmallCNN:
 
 def digits_net() -> SmallCNN:
     return SmallCNN(channels=1, classes=10, width=16)
+
+
+class TankDetector(nn.Module):
+    """Finds tanks: the tank classifier's features on a grid of 8 x 8-pixel cells, each
+    cell seeing its neighbourhood and the mean features of the whole scene (so the
+    weather can enter its decision, as it does for the classifiers). Per cell: a tank
+    logit, the box centre within the cell and the box size. Answers as torchvision's
+    detectors do, a dict of ``boxes`` (x0, y0, x1, y1), ``labels`` (1, tank) and
+    ``scores`` per image, for its ``keep`` most confident cells."""
+
+    def __init__(self, width: int = 16, keep: int = 5) -> None:
+        super().__init__()
+        channels = 4 * width
+        self.features = SmallCNN(3, 2, width).features
+        self.head = nn.Sequential(
+            nn.Conv2d(2 * channels, channels, 1), nn.ReLU(), nn.Conv2d(channels, 5, 1)
+        )
+        self.keep = keep
+
+    def cells(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 5, h, w): tank logit, centre offsets (logits), log sizes per cell."""
+        local = self.features(x)
+        scene = local.mean(dim=(2, 3), keepdim=True).expand_as(local)
+        return self.head(torch.cat([local, scene], dim=1))
+
+    def forward(self, x: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        out = self.cells(x)
+        n, _, h, w = out.shape
+        sy, sx = x.shape[2] / h, x.shape[3] / w
+        ys = torch.arange(h, device=x.device, dtype=out.dtype)[:, None].expand(h, w)
+        xs = torch.arange(w, device=x.device, dtype=out.dtype)[None, :].expand(h, w)
+        cx = (xs + torch.sigmoid(out[:, 1])) * sx
+        cy = (ys + torch.sigmoid(out[:, 2])) * sy
+        bw = torch.exp(out[:, 3].clamp(-4, 4)) * 2 * sx
+        bh = torch.exp(out[:, 4].clamp(-4, 4)) * 2 * sy
+        boxes = torch.stack(
+            [
+                (cx - bw / 2).clamp(0, x.shape[3]),
+                (cy - bh / 2).clamp(0, x.shape[2]),
+                (cx + bw / 2).clamp(0, x.shape[3]),
+                (cy + bh / 2).clamp(0, x.shape[2]),
+            ],
+            dim=-1,
+        ).flatten(1, 2)
+        scores = torch.sigmoid(out[:, 0]).flatten(1)
+        top = scores.topk(min(self.keep, h * w), dim=1).indices
+        ones = torch.ones(top.shape[1], dtype=torch.int64, device=x.device)
+        return [
+            {"boxes": boxes[i, top[i]], "labels": ones, "scores": scores[i, top[i]]}
+            for i in range(n)
+        ]
+
+
+def tank_detector() -> TankDetector:
+    return TankDetector(width=16, keep=5)

@@ -8,7 +8,13 @@ from pathlib import Path
 from ..core.images import DEFAULT_MAX_PIXELS
 from ..jobs.runner import Budget
 
-DEFAULT_MODELS = ("demo:tanks-biased", "demo:tanks-fair", "demo:digits")
+DEFAULT_MODELS = (
+    "demo:tanks-biased",
+    "demo:tanks-fair",
+    "demo:digits",
+    "demo:tank-detector-biased",
+    "demo:tank-detector-fair",
+)
 MAX_FILES = 32  # images in one submitted form
 
 
