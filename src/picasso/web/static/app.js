@@ -737,7 +737,6 @@ function detectionPicker() {
     mark();
   });
   select.addEventListener("change", mark);
-  mark();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
