@@ -31,6 +31,8 @@ def test_save_writes_png_npy_json(tmp_path, tiny_model, astronaut_small):
         "stride": 4,
         "baseline": 0.0,
         "score": "probability",
+        "mode": "exact",
+        "budget": 0.2,
     }
     assert summary["model"]["sha256"] == tiny_model.info.sha256
     assert [t["index"] for t in summary["targets"]] == [t.index for t in exp.targets]

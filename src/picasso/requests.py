@@ -196,8 +196,8 @@ def check(request: R, model: Model, registry: MethodRegistry) -> Checked[R]:
         if segmentation and not isinstance(model, SegmentationModel):
             raise CapabilityError(
                 f"model {model.info.name!r} ({model.info.framework}) is declared a "
-                "segmentation model, but this framework's adapter cannot segment yet "
-                "(PyTorch and Hugging Face models can)"
+                "segmentation model, but this framework's adapter cannot segment (it "
+                "needs segment() and for_regions(): see picasso.core.model.SegmentationModel)"
             )
         if detection and not isinstance(model, DetectionModel):
             raise CapabilityError(

@@ -42,7 +42,7 @@ class KerasModel(ChannelsMixin, Model):
         self._layer_models: dict = {}  # layer name -> model returning (activation, scores)
 
     def capability_problem(self, capability: str) -> str | None:
-        problem = super().capability_problem(capability)
+        problem = super().capability_problem(capability) or self.task_problem(capability)
         if problem is None and capability == LAYERS and self.backend not in _LAYER_GRADIENTS:
             return (
                 f"layer gradients need Keras on the {' or '.join(sorted(_LAYER_GRADIENTS))} "
@@ -50,10 +50,13 @@ class KerasModel(ChannelsMixin, Model):
             )
         return problem
 
-    def forward(self, batch: np.ndarray) -> np.ndarray:
+    def raw_outputs(self, batch: np.ndarray) -> np.ndarray:
         keras = _keras()
         out = self.keras_model(self.to_network(batch), training=False)
-        return self.check_scores(np.asarray(keras.ops.convert_to_numpy(out)), len(batch))
+        return np.asarray(keras.ops.convert_to_numpy(out))
+
+    def forward(self, batch: np.ndarray) -> np.ndarray:
+        return self.check_scores(self.raw_outputs(batch), len(batch))
 
     def gradients(
         self, batch: np.ndarray, targets: Sequence[int], score: ScoreKind = "logit"

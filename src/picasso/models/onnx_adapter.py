@@ -86,6 +86,8 @@ class OnnxModel(ChannelsMixin, Model):
 
     def capability_problem(self, capability: str) -> str | None:
         problem = super().capability_problem(capability)
+        if problem is None:
+            problem = self.task_problem(capability)
         if problem is None and self.info.task == "detection" and capability != DETECTIONS:
             return (
                 "ONNX detectors answer forward passes only: explain them with d-rise, "
@@ -99,12 +101,15 @@ class OnnxModel(ChannelsMixin, Model):
         return problem
 
     def forward(self, batch: np.ndarray) -> np.ndarray:
-        x = self.to_network(batch)
-        out = run_fixed_batches(self._run, x, self.static_batch, np.concatenate)
-        return self.check_scores(out, len(batch))
+        return self.check_scores(self.raw_outputs(batch), len(batch))
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.session.run(None, {self.input_name: x})[0])
+
+    def raw_outputs(self, batch: np.ndarray) -> np.ndarray:
+        return run_fixed_batches(
+            self._run, self.to_network(batch), self.static_batch, np.concatenate
+        )
 
     # -- detection ---------------------------------------------------------------
     def detect(self, batch: np.ndarray) -> list[list[Detection]]:

@@ -44,6 +44,43 @@ class ChannelsMixin:
         check_scores(self.info.name, out.shape, batch_size)
         return out.astype(np.float32, copy=False)
 
+    # -- segmentation (forward passes only) ----------------------------------------
+    def raw_outputs(self, batch: np.ndarray) -> np.ndarray:
+        """The network's output for an NCHW batch, unchecked (adapters implement it)."""
+        raise NotImplementedError
+
+    def segment(self, batch: np.ndarray) -> np.ndarray:
+        """Class logits (N, classes, H, W) at the input size; a channels-last network
+        answers (N, H, W, classes)."""
+        out = np.asarray(self.raw_outputs(batch), dtype=np.float32)
+        if out.ndim == 4 and self.layout == "NHWC":
+            out = out.transpose(0, 3, 1, 2)
+        size = tuple(self.info.input_size)
+        if out.ndim != 4 or out.shape[0] != len(batch) or tuple(out.shape[2:]) != size:
+            raise PicassoError(
+                f"model {self.info.name!r} is declared a segmentation model but outputs "
+                f"shape {tuple(out.shape)}; expected class logits at the input size, "
+                f"({len(batch)}, classes, {size[0]}, {size[1]})"
+                + (" channels-last" if self.layout == "NHWC" else "")
+                + " (resize inside the graph)"
+            )
+        return out
+
+    def for_regions(self, masks: np.ndarray) -> Model:
+        from ..core.segmentation import RegionView
+
+        return RegionView(self, masks)  # type: ignore[arg-type]
+
+    def task_problem(self, capability: str) -> str | None:
+        """Why a segmentation model of this framework lacks ``capability`` (its
+        classifier view answers forward passes only), or None."""
+        if self.info.task == "segmentation" and capability != "detections":
+            return (
+                f"{self.info.framework} segmentation models answer forward passes only "
+                "here: explain them with occlusion or rise"
+            )
+        return None
+
 
 def check_scores(model_name: str, shape: Sequence[int], batch_size: int) -> None:
     """Raise a clear error unless a network's output is (batch, classes)."""
@@ -123,6 +160,8 @@ def probe_forward(model: Model, path: Path) -> None:
     try:
         if model.info.task == "detection":
             model.detect(probe)  # type: ignore[attr-defined]
+        elif model.info.task == "segmentation":
+            model.segment(probe)  # type: ignore[attr-defined]
         else:
             model.forward(probe)
     except PicassoError as exc:

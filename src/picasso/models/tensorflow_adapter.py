@@ -56,13 +56,18 @@ class TensorFlowModel(ChannelsMixin, Model):
         self.output_name = output_name
         self.layout = layout
 
+    def capability_problem(self, capability: str) -> str | None:
+        return super().capability_problem(capability) or self.task_problem(capability)
+
     def _call(self, x: Any) -> Any:
         return self.function(**{self.input_name: x})[self.output_name]
 
-    def forward(self, batch: np.ndarray) -> np.ndarray:
+    def raw_outputs(self, batch: np.ndarray) -> np.ndarray:
         tf = _tf()
-        out = self._call(tf.constant(self.to_network(batch)))
-        return self.check_scores(out.numpy(), len(batch))
+        return np.asarray(self._call(tf.constant(self.to_network(batch))).numpy())
+
+    def forward(self, batch: np.ndarray) -> np.ndarray:
+        return self.check_scores(self.raw_outputs(batch), len(batch))
 
     def gradients(
         self, batch: np.ndarray, targets: Sequence[int], score: ScoreKind = "logit"

@@ -126,6 +126,7 @@ class IncrementalOccluder(Occluder):
             torch.from_numpy(fill)[None] if isinstance(fill, np.ndarray) else float(fill)
         )
         self._padded: dict[tuple, torch.Tensor] = {}
+        self._releases: dict[fx.Node, list[fx.Node]] | None = None
         # Same memory layout as the model's own forward calls (channels-last if accepted).
         self.layout = model.memory_format
         self._checked = False
@@ -212,8 +213,23 @@ class IncrementalOccluder(Occluder):
         return scores
 
     # -- graph interpretation ------------------------------------------------------------
+    def _release_after(self) -> dict[fx.Node, list[fx.Node]]:
+        """For each node, the values no node after it uses (freed once it has run,
+        as ``fx.Interpreter`` does): only the live patches and maps of one batch stay
+        in memory, not every layer's."""
+        if self._releases is None:
+            last: dict[fx.Node, fx.Node] = {}
+            for node in self.graph_module.graph.nodes:
+                for used in node.all_input_nodes:
+                    last[used] = node
+            self._releases = {}
+            for used, user in last.items():
+                self._releases.setdefault(user, []).append(used)
+        return self._releases
+
     def _run(self, boxes: Sequence[Box]) -> torch.Tensor:
         env: dict[fx.Node, Any] = {}
+        releases = self._release_after()
         for node in self.graph_module.graph.nodes:
             if node.op == "placeholder":
                 env[node] = self._input_patch(boxes)
@@ -226,6 +242,8 @@ class IncrementalOccluder(Occluder):
                 return scores
             else:
                 env[node] = self._eval(node, env)
+            for done in releases.get(node, ()):
+                env.pop(done, None)
         raise RuntimeError("graph has no output")
 
     def _eval(self, node: fx.Node, env: dict[fx.Node, Any]) -> Any:

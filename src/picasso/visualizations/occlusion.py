@@ -24,13 +24,17 @@ previews (``explain(..., preview=callback)``, the web app's job page) gets a who
 after the first level (about 1/64 of the work), each missing window taking the value of
 the nearest window of the finest level computed so far, and refined maps after each
 level and every half second.
+
+``mode="approximate"`` computes a ``budget`` share of the windows, chosen where the map
+changes, interpolates the rest and reports an error estimate
+(:mod:`.occlusion_approx`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -58,6 +62,18 @@ class OcclusionSettings(MethodSettings):
     )
     score: Literal["probability", "logit"] = Field(
         "probability", description="Score whose drop is measured."
+    )
+    mode: Literal["exact", "approximate"] = Field(
+        "exact",
+        description="exact: every window; approximate: refine where the map changes, "
+        "interpolate the rest, and estimate the error (docs/methods/occlusion.md).",
+    )
+    budget: float = Field(
+        0.2,
+        gt=0,
+        le=1,
+        description="approximate: the share of windows computed (a tenth of them spent "
+        "on a random sample that estimates the error).",
     )
     batch_size: int = Field(32, ge=1, le=4096, description="Occluded images per forward call.")
 
@@ -114,11 +130,19 @@ def preview_map(
 
     known = ~np.isnan(drops[..., :1])
     filled = np.where(known, drops, drops[np.ix_(nearest(len(ys)), nearest(len(xs)))])
+    return window_map(filled, ys, xs, win_h, win_w, height, width)
+
+
+def window_map(
+    drops: np.ndarray, ys: list[int], xs: list[int], win_h: int, win_w: int, height: int, width: int
+) -> np.ndarray:
+    """The map (targets, H, W) from every window's value (rows, columns, targets):
+    each pixel the mean over the windows covering it."""
     sums = np.zeros((drops.shape[2], height, width))
     counts = np.zeros((height, width))
     for iy, y in enumerate(ys):
         for ix, x in enumerate(xs):
-            sums[:, y : y + win_h, x : x + win_w] += filled[iy, ix][:, None, None]
+            sums[:, y : y + win_h, x : x + win_w] += drops[iy, ix][:, None, None]
             counts[y : y + win_h, x : x + win_w] += 1.0
     return (sums / np.maximum(counts, 1)).astype(np.float32)
 
@@ -143,6 +167,8 @@ class Occlusion(Method):
         windows = len(window_starts(height, win_h, settings.stride)) * len(
             window_starts(width, win_w, settings.stride)
         )
+        if settings.mode == "approximate":
+            return Cost(max(1, round(settings.budget * windows)) + 1, "budget")
         return Cost(windows + 1, "stride")
 
     def explain(
@@ -173,6 +199,10 @@ class Occlusion(Method):
 
         original = model.scores(batch, settings.score)[0, classes].astype(np.float64)
         occluder = model.occluder(batch, fill)
+        if settings.mode == "approximate":
+            return self._approximate(
+                occluder, original, classes, settings, progress, ys, xs, win_h, win_w
+            )
         sums = np.zeros((len(classes), height, width), np.float64)
         counts = np.zeros((height, width), np.float64)
         start = 0
@@ -209,5 +239,67 @@ class Occlusion(Method):
                 # share of the dense path's convolution work the patches needed
                 "work_fraction": getattr(occluder, "work_fraction", 1.0),
                 "original_scores": original.tolist(),
+            },
+        )
+
+    @staticmethod
+    def _approximate(
+        occluder: Any,
+        original: np.ndarray,
+        classes: np.ndarray,
+        settings: OcclusionSettings,
+        progress: Progress,
+        ys: list[int],
+        xs: list[int],
+        win_h: int,
+        win_w: int,
+    ) -> MethodOutput:
+        """``mode="approximate"``: :mod:`.occlusion_approx`'s adaptive refinement."""
+        from .occlusion_approx import HOLDOUT, approximate
+
+        height, width = occluder.image.shape[2:]
+        total = len(ys) * len(xs)
+        planned = max(1, round(settings.budget * total))
+        done = 0
+        progress(0, planned)
+
+        def compute(indices: list[tuple[int, int]]) -> np.ndarray:
+            nonlocal done
+            boxes = [
+                (ys[r], min(ys[r] + win_h, height), xs[c], min(xs[c] + win_w, width))
+                for r, c in indices
+            ]
+            scores = occluder.scores(boxes, settings.score)[:, classes].astype(np.float64)
+            done += len(indices)
+            progress(min(done, planned), planned)
+            return original[None, :] - scores
+
+        found = approximate(
+            compute,
+            len(ys),
+            len(xs),
+            len(classes),
+            settings.budget,
+            HOLDOUT,
+            settings.batch_size,
+        )
+        progress(planned, planned)
+        maps = window_map(found.values, ys, xs, win_h, win_w, height, width)
+        computed = int(found.computed.sum())
+        return MethodOutput(
+            maps=maps,
+            extras={
+                "windows": total,
+                "windows_computed": computed,
+                "forward_passes": computed + 1,
+                "engine": occluder.engine,
+                "work_fraction": getattr(occluder, "work_fraction", 1.0),
+                "original_scores": original.tolist(),
+                "mode": "approximate",
+                "error": round(found.error, 4),
+                "error_rms": [round(float(v), 6) for v in found.rms],
+                "error_sample": found.checked,
+                "criterion": "RMS error of the window values, estimated from a uniform "
+                "sample of the interpolated windows, relative to their standard deviation",
             },
         )
