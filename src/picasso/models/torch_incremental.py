@@ -76,7 +76,7 @@ class Patch:
     values: torch.Tensor  # (B, C, h, w)
     ys: list[int]  # top row of each image's box
     xs: list[int]  # left column of each image's box
-    orig: torch.Tensor  # (1, C, H, W), the unoccluded activation
+    orig: torch.Tensor | None  # (1, C, H, W), the unoccluded activation, where kept
 
 
 def trace(module: nn.Module) -> fx.GraphModule | None:
@@ -138,18 +138,46 @@ class IncrementalOccluder(Occluder):
         with torch.inference_mode():
             recorder = fx.Interpreter(graph_module, garbage_collect_values=False)
             recorder.run(self.x)
-            self.original = {
+            recorded = {
                 node: value
                 for node, value in recorder.env.items()
                 if isinstance(value, torch.Tensor)
             }
+        self.shapes = {node: value.shape for node, value in recorded.items()}
+        # The unoccluded activations patches are pasted into or read around: not those
+        # only ever passed through element-wise ops (a convolution's output on its way
+        # to batch norm and ReLU), which halves what is kept on ResNets.
+        self.original = {
+            node: value for node, value in recorded.items() if not self._passed_through(node)
+        }
         # Multiply-adds per output pixel of each convolution, times its output area.
         self._conv_cost = {}
         for node in graph_module.graph.nodes:
             module = self.modules.get(node.target) if node.op == "call_module" else None
-            if isinstance(module, nn.Conv2d) and node in self.original:
+            if isinstance(module, nn.Conv2d) and node in self.shapes:
                 per_pixel = module.weight[0].numel() * module.out_channels
-                self._conv_cost[node] = per_pixel * self.original[node].shape[-2:].numel()
+                self._conv_cost[node] = per_pixel * self.shapes[node][-2:].numel()
+
+    def _passed_through(self, node: fx.Node) -> bool:
+        """Whether every user of ``node`` is an element-wise op that maps a patch to a
+        patch (so ``node``'s unoccluded value is never needed)."""
+        if node.op == "placeholder" or not node.users:
+            return False
+        for user in node.users:
+            rest = (*user.args[1:], *user.kwargs.values())
+            constants = not any(isinstance(a, fx.Node) for a in rest)
+            if user.op == "call_module":
+                module = self.modules.get(user.target)
+                elementwise = isinstance(module, POINTWISE_MODULES) or (
+                    isinstance(module, nn.BatchNorm2d) and not module.training
+                )
+                if not (elementwise and len(user.args) == 1 and not user.kwargs):
+                    return False
+            else:
+                function = user.op == "call_function" and user.target in POINTWISE_FUNCTIONS
+                if not (function and constants and user.args[0] is node):
+                    return False
+        return True
 
     # -- public ------------------------------------------------------------------------
     def scores(self, boxes: Sequence[Box], kind: ScoreKind) -> np.ndarray:
@@ -275,7 +303,8 @@ class IncrementalOccluder(Occluder):
         if not isinstance(first, Patch):
             return None
         orig_out = self.original.get(node)
-        if orig_out is None or orig_out.dim() != 4:
+        shape = self.shapes.get(node)
+        if shape is None or len(shape) != 4:
             return None
         rest_are_constants = not any(
             isinstance(a, (Patch, torch.Tensor)) for a in (*args[1:], *kwargs.values())
@@ -347,7 +376,12 @@ class IncrementalOccluder(Occluder):
             other = args[1]
             if isinstance(other, (int, float)):
                 return Patch(first.values + other, first.ys, first.xs, orig_out)
-            if isinstance(other, Patch) and other.orig.shape == first.orig.shape:
+            if (
+                isinstance(other, Patch)
+                and first.orig is not None
+                and other.orig is not None
+                and other.orig.shape == first.orig.shape
+            ):
                 return self._union(first, other, orig_out)
         return None
 
@@ -366,8 +400,8 @@ class IncrementalOccluder(Occluder):
         """A sliding-window op (conv, pooling) applied where its input changed."""
         (ky, kx), (sy, sx) = _pair(kernel), _pair(stride)
         (py, px), (dy, dx) = _pair(padding), _pair(dilation)
-        orig_out = self.original[node]
-        out_h, out_w = orig_out.shape[-2:]
+        orig_out = self.original.get(node)
+        out_h, out_w = self.shapes[node][-2:]
         h, w = p.values.shape[-2:]
 
         def output_range(
@@ -399,7 +433,8 @@ class IncrementalOccluder(Occluder):
             self._work += len(oys) * self._conv_cost[node] * oh * ow / (out_h * out_w)
         return Patch(values, oys, oxs, orig_out)
 
-    def _union(self, a: Patch, b: Patch, orig_out: torch.Tensor) -> Patch | None:
+    def _union(self, a: Patch, b: Patch, orig_out: torch.Tensor | None) -> Patch | None:
+        assert a.orig is not None  # checked by the caller
         height, width = a.orig.shape[-2:]
 
         def span(
@@ -432,6 +467,8 @@ class IncrementalOccluder(Occluder):
         """Per image, the (h, w) region at (y, x) of the patched activation, with
         positions outside the map set to ``fill_value`` (the op's padding)."""
         pad_y, pad_x = padding
+        if p.orig is None:
+            raise RuntimeError("an activation was not kept where it is needed")
         key = (id(p.orig), pad_y, pad_x, fill_value)
         padded = self._padded.get(key)
         if padded is None:
@@ -471,6 +508,8 @@ class IncrementalOccluder(Occluder):
         """Paste a patch into copies of the original activation."""
         if not isinstance(value, Patch):
             return value
+        if value.orig is None:  # the dense path takes over (see _incremental_scores)
+            raise RuntimeError("an activation was not kept where a patch is pasted")
         batch = len(value.ys)
         # clone, never contiguous(): for one window, contiguous() would hand back the
         # cached original itself, and pasting into it would corrupt every later window
