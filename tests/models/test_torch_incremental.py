@@ -154,3 +154,21 @@ def test_untraceable_models_use_the_dense_path(tmp_path):
     batch = np.random.default_rng(5).normal(size=(1, 3, 48, 48)).astype(np.float32)
     out = occlusion(model, batch, {"window": 8, "stride": 4})
     assert out.extras["engine"] == "dense"
+
+
+def test_activations_only_passed_through_element_wise_ops_are_not_kept():
+    """On a ResNet, a convolution's output goes through batch norm and ReLU before any
+    op reads around a patch: those unoccluded activations are not kept (memory), and
+    the occluder still gives the dense path's scores."""
+    model = picasso.from_torch(resnet18(), input_size=(160, 160))
+    batch = np.random.default_rng(2).normal(size=(1, 3, 160, 160)).astype(np.float32)
+    occluder = model.occluder(batch, 0.0)
+    assert occluder.engine == "incremental"
+    kinds = {node.target: node for node in occluder.shapes}
+    conv, relu = kinds["layer1.0.conv1"], kinds["layer1.0.relu"]
+    assert conv not in occluder.original and relu in occluder.original
+    assert len(occluder.original) < 0.6 * len(occluder.shapes)
+    boxes = [(0, 12, 0, 12), (60, 72, 40, 52), (148, 160, 148, 160)]
+    dense = Occluder(model, batch, 0.0).scores(boxes, "logit")
+    np.testing.assert_allclose(occluder.scores(boxes, "logit"), dense, atol=1e-4)
+    assert occluder.engine == "incremental"
