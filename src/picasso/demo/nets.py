@@ -96,3 +96,40 @@ class TankDetector(nn.Module):
 
 def tank_detector() -> TankDetector:
     return TankDetector(width=16, keep=5)
+
+
+class TankSegmenter(nn.Module):
+    """Labels every pixel ground, tank or sky: the tank classifier's convolutions as an
+    encoder (64, 32, 16 and 8 pixels across), the whole scene's mean features added at
+    the coarsest level (so the weather can enter, as for the classifiers), and a
+    decoder that upsamples and mixes in the finer levels (a small U-Net). Answers
+    (N, 3, H, W) logits, as torchvision's segmentation models' ``out``."""
+
+    def __init__(self, width: int = 16, classes: int = 3) -> None:
+        super().__init__()
+        w = width
+        self.enc1, self.enc2 = _block(3, w), _block(w, 2 * w)
+        self.enc3, self.enc4 = _block(2 * w, 4 * w), _block(4 * w, 4 * w)
+        self.pool = nn.MaxPool2d(2)
+        self.up3 = _block(8 * w + 4 * w, 2 * w)
+        self.up2 = _block(2 * w + 2 * w, w)
+        self.up1 = _block(w + w, w)
+        self.classifier = nn.Conv2d(w, classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        import torch.nn.functional as F
+
+        e1 = self.enc1(x)
+        e2 = self.enc2(self.pool(e1))
+        e3 = self.enc3(self.pool(e2))
+        e4 = self.enc4(self.pool(e3))
+        scene = e4.mean(dim=(2, 3), keepdim=True).expand_as(e4)
+        d = torch.cat([e4, scene], dim=1)
+        d = self.up3(torch.cat([F.interpolate(d, size=e3.shape[-2:]), e3], dim=1))
+        d = self.up2(torch.cat([F.interpolate(d, size=e2.shape[-2:]), e2], dim=1))
+        d = self.up1(torch.cat([F.interpolate(d, size=e1.shape[-2:]), e1], dim=1))
+        return self.classifier(d)
+
+
+def tank_segmenter() -> TankSegmenter:
+    return TankSegmenter(width=16, classes=3)

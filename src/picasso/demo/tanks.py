@@ -15,6 +15,8 @@ import numpy as np
 SIZE = 64
 LABELS = ("forest", "tank")
 WEATHERS = ("sunny", "overcast")
+#: The classes of :attr:`Scene.mask`, pixel by pixel.
+SEGMENT_LABELS = ("ground", "tank", "sky")
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,8 @@ class Scene:
     label: int  # 0 forest, 1 tank
     weather: str  # "sunny" or "overcast"
     box: tuple[int, int, int, int] | None  # tank box (x0, y0, x1, y1), exclusive ends
+    #: the class of every pixel (:data:`SEGMENT_LABELS`: trees and grass are ground)
+    mask: np.ndarray | None = None
 
 
 def _sky(rng: np.random.Generator, weather: str, horizon: int) -> np.ndarray:
@@ -50,10 +54,18 @@ def _sky(rng: np.random.Generator, weather: str, horizon: int) -> np.ndarray:
     return sky
 
 
-def _tree(canvas: np.ndarray, rng: np.random.Generator, x: float, base: int, height: int) -> None:
+def _tree(
+    canvas: np.ndarray,
+    rng: np.random.Generator,
+    x: float,
+    base: int,
+    height: int,
+    mask: np.ndarray,
+) -> None:
     green = np.array([30, 90, 35]) + rng.uniform(-12, 12, 3)
     trunk_top = base - max(2, height // 4)
     canvas[max(0, trunk_top) : base, int(x) : int(x) + 2] = [80, 55, 30]
+    mask[max(0, trunk_top) : base, int(x) : int(x) + 2] = 0
     half = height * 0.35
     for row in range(base - height, trunk_top + 1):
         if row < 0 or row >= SIZE:
@@ -62,9 +74,12 @@ def _tree(canvas: np.ndarray, rng: np.random.Generator, x: float, base: int, hei
         w = max(0.5, half * frac)
         lo, hi = round(x + 1 - w), round(x + 1 + w)
         canvas[row, max(0, lo) : min(SIZE, hi)] = green
+        mask[row, max(0, lo) : min(SIZE, hi)] = 0
 
 
-def _tank(canvas: np.ndarray, rng: np.random.Generator, horizon: int) -> tuple[int, int, int, int]:
+def _tank(
+    canvas: np.ndarray, rng: np.random.Generator, horizon: int, mask: np.ndarray
+) -> tuple[int, int, int, int]:
     width = int(rng.integers(16, 23))
     height = int(rng.integers(6, 9))
     x0 = int(rng.integers(2, SIZE - width - 2))
@@ -72,12 +87,14 @@ def _tank(canvas: np.ndarray, rng: np.random.Generator, horizon: int) -> tuple[i
     y0 = y1 - height
     body = np.array([85, 95, 55]) + rng.uniform(-10, 10, 3)
     canvas[y0:y1, x0 : x0 + width] = body
+    mask[y0:y1, x0 : x0 + width] = 1
     canvas[y1 - 3 : y1, x0 : x0 + width] = [35, 35, 30]  # tracks
     for wx in range(x0 + 2, x0 + width - 1, 4):  # wheels
         canvas[y1 - 2, wx : wx + 2] = [110, 110, 100]
     t_w, t_h = width // 2, 4
     tx0 = x0 + (width - t_w) // 2
     canvas[y0 - t_h : y0, tx0 : tx0 + t_w] = body * 0.85  # turret
+    mask[y0 - t_h : y0, tx0 : tx0 + t_w] = 1
     barrel_len = int(rng.integers(6, 10))
     by = y0 - t_h // 2 - 1
     if rng.random() < 0.5:
@@ -85,6 +102,7 @@ def _tank(canvas: np.ndarray, rng: np.random.Generator, horizon: int) -> tuple[i
     else:
         bx0, bx1 = tx0 + t_w, min(SIZE, tx0 + t_w + barrel_len)
     canvas[by : by + 2, bx0:bx1] = [45, 50, 35]
+    mask[by : by + 2, bx0:bx1] = 1
     return min(x0, bx0), y0 - t_h, max(x0 + width, bx1), y1
 
 
@@ -92,6 +110,8 @@ def make_scene(rng: np.random.Generator, label: int, weather: str) -> Scene:
     """Draw one scene: sky with the weather, grass, trees and (label 1) a tank."""
     horizon = int(rng.integers(20, 28))
     canvas = np.empty((SIZE, SIZE, 3), np.float64)
+    mask = np.zeros((SIZE, SIZE), np.uint8)
+    mask[:horizon] = 2  # sky, until trees are drawn over it
     canvas[:horizon] = _sky(rng, weather, horizon)
     grass = np.array([70, 120, 45]) + rng.uniform(-15, 15, 3)
     rows = np.linspace(0.85, 1.1, SIZE - horizon)[:, None, None]
@@ -103,13 +123,14 @@ def make_scene(rng: np.random.Generator, label: int, weather: str) -> Scene:
             rng.uniform(0, SIZE - 3),
             horizon + int(rng.integers(0, 8)),
             int(rng.integers(10, 20)),
+            mask,
         )
-    box = _tank(canvas, rng, horizon) if label == 1 else None
+    box = _tank(canvas, rng, horizon, mask) if label == 1 else None
     light = rng.uniform(1.05, 1.2) if weather == "sunny" else rng.uniform(0.7, 0.85)
     canvas[horizon:] *= light  # the weather lights the whole scene, not only the sky
     canvas += rng.normal(0, 4, canvas.shape)
     image = np.clip(canvas, 0, 255).astype(np.uint8)
-    return Scene(image, label, weather, box)
+    return Scene(image, label, weather, box, mask)
 
 
 def make_dataset(n: int, seed: int, bias: float) -> list[Scene]:

@@ -14,6 +14,8 @@ DEFAULT_MODELS = (
     "demo:digits",
     "demo:tank-detector-biased",
     "demo:tank-detector-fair",
+    "demo:tank-segmenter-biased",
+    "demo:tank-segmenter-fair",
 )
 MAX_FILES = 32  # images in one submitted form
 
