@@ -41,7 +41,7 @@ from ..core.model import (
     require,
 )
 from ..core.progress import Progress
-from .grad_cam import GradCAM, GradCAMSettings
+from .grad_cam import GradCAM, GradCAMSettings, channels_last
 from .saliency import gradient_maps
 
 #: Channels of the largest common last convolutional layers (EfficientNet-B7: 2,560);
@@ -229,10 +229,11 @@ class AblationCAM(PerChannelCAM):
         advance: Callable[[int], None],
     ) -> np.ndarray:
         editor = require(model, LayerEditModel)
-        if len(require(model, LayerModel).layer_shapes(image)[layer]) != 4:
+        shape = require(model, LayerModel).layer_shapes(image)[layer]
+        if len(shape) != 4 or channels_last(shape, image.shape[2:]):
             raise SettingsError(
-                f"{self.name}: layer {layer!r} outputs tokens, not a spatial map; "
-                "ablating channels needs a convolutional layer"
+                f"{self.name}: layer {layer!r} outputs tokens or a channels-last map, not "
+                "a channels-first spatial map; ablating channels needs a convolutional layer"
             )
         original = float(model.scores(image, "logit")[0, target])
         # Post-ReLU layers are ablated to 0; a layer with negative values to far below

@@ -57,11 +57,26 @@ def token_grid(shape: tuple[int, ...]) -> tuple[int, int] | None:
     return None
 
 
-def as_maps(values: np.ndarray) -> np.ndarray | None:
-    """Activations or gradients as (N, C, h, w): spatial maps as they are, token
-    outputs reshaped to their patch grid (class/register tokens dropped)."""
+def channels_last(shape: tuple[int, ...], input_size: tuple[int, ...]) -> bool:
+    """Whether a 4-d output (N, A, B, C) is laid out channels-last (timm's Swin blocks
+    answer (N, h, w, C)): its (A, B) has the input's aspect ratio and (B, C) has not."""
+    if len(shape) != 4:
+        return False
+    _, a, b, c = shape
+    aspect = input_size[0] / input_size[1]
+
+    def fits(y: int, x: int) -> bool:
+        return abs(y / x - aspect) <= 0.15 * aspect
+
+    return fits(a, b) and not fits(b, c)
+
+
+def as_maps(values: np.ndarray, input_size: tuple[int, ...]) -> np.ndarray | None:
+    """Activations or gradients as (N, C, h, w): spatial maps as they are (channels-last
+    ones transposed), token outputs reshaped to their patch grid (class/register tokens
+    dropped)."""
     if values.ndim == 4:
-        return values
+        return values.transpose(0, 3, 1, 2) if channels_last(values.shape, input_size) else values
     grid = token_grid(values.shape)
     if grid is None:
         return None
@@ -141,7 +156,8 @@ class GradCAM(Method):
             _, activations, grads = require(model, LayerModel).layer_gradients(
                 batch, layer, chosen, "logit"
             )
-        as_activations, as_grads = as_maps(activations), as_maps(grads)
+        size = batch.shape[2:]
+        as_activations, as_grads = as_maps(activations, size), as_maps(grads, size)
         if as_activations is None or as_grads is None:
             raise SettingsError(
                 f"{self.name}: layer {layer!r} outputs neither a spatial map nor "
