@@ -332,9 +332,13 @@ class TorchModel(Model):
                 self._traced = (trace(self.module) if usable else None) or False
 
     def occluder(self, image: np.ndarray, fill: np.ndarray | float) -> Occluder:
-        """The incremental occluder where the network can be traced, else the dense one."""
+        """The incremental occluder where the network can be traced (on the CPU), else
+        the dense one: for a model on another device (a GPU), one that builds each
+        occluded batch there."""
         self.prepare()
         if self._traced is False:
+            if self.device.type != "cpu" and self._decode_hook is None:
+                return DeviceOccluder(self, image, fill)
             return Occluder(self, image, fill)
         from .torch_incremental import IncrementalOccluder
 
@@ -564,6 +568,45 @@ class TorchModel(Model):
             probs = raw
             return probs if score == "probability" else torch.log(probs.clamp_min(1e-30))
         return torch.softmax(raw, dim=1) if score == "probability" else raw
+
+
+class DeviceOccluder(Occluder):
+    """Dense occlusion with the occluded batches built on the model's device: the image
+    and the fill are copied there once; per batch only the boxes go in (as four small
+    vectors, the batch made by one masked select) and only the scores come back."""
+
+    engine = "dense"
+
+    model: TorchModel
+
+    def __init__(self, model: TorchModel, image: np.ndarray, fill: np.ndarray | float) -> None:
+        super().__init__(model, image, fill)
+        torch = model._torch
+        device = model.device
+        self.x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).to(device)
+        self.fill_t = (
+            torch.from_numpy(np.ascontiguousarray(fill, dtype=np.float32)).to(device)[None]
+            if isinstance(fill, np.ndarray)
+            else torch.tensor(float(fill), device=device)
+        )
+        height, width = image.shape[2:]
+        self.rows = torch.arange(height, device=device)[None, :, None]
+        self.columns = torch.arange(width, device=device)[None, None, :]
+
+    def scores(self, boxes: Sequence[Any], kind: ScoreKind) -> np.ndarray:
+        torch = self.model._torch
+        device = self.model.device
+        y0, y1, x0, x1 = (
+            torch.tensor(v, device=device)[:, None, None] for v in zip(*boxes, strict=True)
+        )
+        inside = (
+            (self.rows >= y0) & (self.rows < y1) & (self.columns >= x0) & (self.columns < x1)
+        )[:, None]  # (n, 1, H, W)
+        with torch.inference_mode():
+            batch = torch.where(inside, self.fill_t, self.x)
+            raw = self.model._call(batch)
+            self.model.check_output(raw, len(boxes))
+            return self.model._score_tensor(raw, kind).float().cpu().numpy()
 
 
 def _box_iou(torch: Any, a: Any, b: Any) -> Any:
