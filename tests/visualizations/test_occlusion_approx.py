@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 from scipy.stats import spearmanr
 
 import picasso
@@ -107,3 +108,18 @@ def test_bad_budgets_are_refused():
             picasso.explain(model, path, "occlusion", mode="approximate", budget=budget)
     with pytest.raises(SettingsError, match="mode"):
         picasso.explain(model, path, "occlusion", mode="fast")
+
+
+def test_approximate_mode_sends_previews_that_refine_towards_its_map():
+    from picasso.core.progress import Progress
+    from picasso.visualizations.occlusion import Occlusion
+
+    model = picasso.load_model("demo:tanks-fair")
+    batch = model.preprocess([Image.open(demo_images("tank-overcast")[0]).convert("RGB")])
+    previews: list[np.ndarray] = []
+    progress = Progress(preview=lambda maps: previews.append(maps.copy()), preview_interval=0)
+    settings = Occlusion.parse_settings({"mode": "approximate", "window": 8, "stride": 2})
+    final = Occlusion().explain(model, batch, [1], settings, progress).maps[0].ravel()
+    assert len(previews) >= 3 and all(np.isfinite(p).all() for p in previews)
+    agreement = [spearmanr(p[0].ravel(), final)[0] for p in previews]
+    assert 0.5 < agreement[0] < agreement[-1], agreement  # the start grid, then refined

@@ -33,7 +33,7 @@ changes, interpolates the rest and reports an error estimate
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -274,6 +274,12 @@ class Occlusion(Method):
             progress(min(done, planned), planned)
             return original[None, :] - scores
 
+        def update(current: Callable[[], np.ndarray], first: bool) -> None:
+            # a whole interpolated map after the start grid, then refined ones
+            if progress.listening and (first or progress.wants_preview):
+                maps = window_map(current(), ys, xs, win_h, win_w, height, width)
+                progress.preview(maps, force=first)
+
         found = approximate(
             compute,
             len(ys),
@@ -282,6 +288,7 @@ class Occlusion(Method):
             settings.budget,
             HOLDOUT,
             settings.batch_size,
+            update=update,
         )
         progress(planned, planned)
         maps = window_map(found.values, ys, xs, win_h, win_w, height, width)

@@ -64,9 +64,12 @@ def approximate(
     holdout: float,
     batch_size: int,
     seed: int = 0,
+    update: Callable[[Callable[[], np.ndarray], bool], None] | None = None,
 ) -> Approximation:
     """Approximate window values; ``compute(indices)`` returns exact values
-    (len(indices), targets) for a list of (row, column) window indices."""
+    (len(indices), targets) for a list of (row, column) window indices. ``update(
+    current, first)`` is called after the start grid (``first``) and after each
+    refinement batch; ``current()`` interpolates the window values known so far."""
     total = rows * columns
     values = np.full((rows, columns, targets), np.nan)
     allowed = max(1, round(budget * total))
@@ -119,6 +122,12 @@ def approximate(
     heapq.heapify(heap)
     leaves: list[Cell] = []
 
+    def current() -> np.ndarray:
+        return interpolate(values, leaves + [cell for _, cell in heap])
+
+    if update is not None:
+        update(current, True)
+
     def used() -> int:
         return int((~np.isnan(values[..., 0])).sum())
 
@@ -152,6 +161,8 @@ def approximate(
             for a, b in ((r0, mr), (mr, r1)) if r1 - r0 > 1 else ((r0, r1),):
                 for c, d in ((c0, mc), (mc, c1)) if c1 - c0 > 1 else ((c0, c1),):
                     heapq.heappush(heap, (-priority((a, b, c, d), spread), (a, b, c, d)))
+        if update is not None:
+            update(current, False)
     leaves += [cell for _, cell in heap]
     estimate = interpolate(values, leaves)
 
