@@ -9,6 +9,8 @@ the PyTorch adapter gives its own view with gradients and layers.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from .model import Model, SegmentationModel
@@ -19,7 +21,7 @@ class RegionView(Model):
 
     def __init__(self, segmenter: Model, masks: np.ndarray) -> None:
         assert isinstance(segmenter, SegmentationModel)
-        super().__init__(segmenter.info)
+        super().__init__(replace(segmenter.info, output="scores"))  # the sum, either way
         self.segmenter = segmenter
         self.masks = np.asarray(masks, dtype=np.float32)
 

@@ -251,6 +251,7 @@ class TorchModel(Model):
         """This model with a head summing each class's logits over its region: a
         classifier to the methods, gradients and layers included."""
         import copy
+        import dataclasses
 
         torch = self._torch
         weights = torch.from_numpy(np.ascontiguousarray(masks, dtype=np.float32)).to(self.device)
@@ -259,6 +260,9 @@ class TorchModel(Model):
             return (self._dense(out) * weights.to(out.dtype)).sum(dim=(-2, -1))
 
         view = copy.copy(self)
+        # the region sum is the score whichever kind a method asks for (a softmax over
+        # sums of thousands of logits would be 0 or 1)
+        view.info = dataclasses.replace(self.info, output="scores")
         view._head = head
         view._trace_lock = threading.Lock()
         view._traced = False  # incremental occlusion traces the bare network: dense here
