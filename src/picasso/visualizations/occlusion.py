@@ -153,7 +153,10 @@ class Occlusion(Method):
     name = "occlusion"
     description = "Slide a patch over the image; where hiding it lowers the score, the model looks."
     reference = "https://arxiv.org/abs/1311.2901"
-    cost = "1 + (number of windows) forward passes, in batches of batch_size"
+    cost = (
+        "1 + (number of windows) forward passes (approximate: the budget's share of them), "
+        "in batches of batch_size"
+    )
     Settings = OcclusionSettings
     quantity = "score drop when hidden"
     signed = True
