@@ -20,6 +20,12 @@ import pytest
 from picasso.demo import demo_images
 from web.live import upload_file
 
+#: An image's natural width once it has loaded (a result page may still be fetching it).
+LOADED_WIDTH = """img => img.complete ? img.naturalWidth : new Promise((resolve) => {
+    img.addEventListener("load", () => resolve(img.naturalWidth));
+    img.addEventListener("error", () => resolve(0));
+})"""
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
     "--no-sandbox",
@@ -151,7 +157,7 @@ def test_upload_occlusion_progress_overlay_tabs(server, page):
         maps = np.load(io.BytesIO(response.read()))
     assert (int(x), int(y)) == (19, 45)  # 0.31 and 0.71 of 64 pixels
     assert float(shown) == pytest.approx(float(maps[0, int(y), int(x)]), rel=1e-3, abs=1e-7)
-    assert panel.locator(".legend img").evaluate("img => img.naturalWidth") == 256
+    assert panel.locator(".legend img").evaluate(LOADED_WIDTH) == 256
     if SCREENSHOTS:
         panel.locator("input.opacity").fill("60")
         page.screenshot(path=str(Path(SCREENSHOTS) / "web-results.png"), full_page=True)
@@ -327,7 +333,7 @@ def test_audit_a_dataset_and_drill_down(server, page):
     flags = page.text_content(".audit-flags")
     assert "Look here first" in flags and "tank" in flags and "outside the object" in flags
     assert page.locator(".audit-strategy.flagged").count() >= 1
-    assert page.locator(".audit-strategy img").first.evaluate("img => img.naturalWidth") > 0
+    assert page.locator(".audit-strategy img").first.evaluate(LOADED_WIDTH) > 0
     if SCREENSHOTS:
         page.screenshot(path=str(Path(SCREENSHOTS) / "web-audit.png"), full_page=True)
     page.locator(".audit-strategy.flagged figure a").first.click()
@@ -363,7 +369,7 @@ def test_every_method_renders_in_the_browser(server, page):
         page.goto(f"{server}/jobs/{job['id']}")
         page.wait_for_selector(".result")
         if method != "class-probabilities":
-            assert page.locator("img.heat").first.evaluate("img => img.naturalWidth") == 64
+            assert page.locator("img.heat").first.evaluate(LOADED_WIDTH) == 64
     page.goto(f"{server}/history")
     assert page.locator("table.history tbody tr").count() >= len(methods)
 
@@ -451,7 +457,7 @@ def test_the_patch_gives_the_occlusion_maps_value_and_saves_as_a_result(server, 
     page.click("a[href^='/explore?job=']")
     page.wait_for_selector("#explore[data-settled=true] #explore-bars tr[data-index]")
     assert page.input_value("#overlay-select") == job["id"]  # the map beneath the paint
-    assert page.locator("#explore-overlay").evaluate("img => img.naturalWidth") == 64
+    assert page.locator("#explore-overlay").evaluate(LOADED_WIDTH) == 64
     with urllib.request.urlopen(f"{server}/api/v1/jobs/{job['id']}/result.npy") as response:
         maps = np.load(io.BytesIO(response.read()))
     page.keyboard.press("p")
