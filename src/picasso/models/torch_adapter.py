@@ -190,9 +190,6 @@ class TorchModel(Model):
         """This model with a head scoring each listed detection as pytorch-grad-cam's
         ``FasterRCNNBoxScoreTarget`` does (see :mod:`picasso.core.detection`): a
         classifier to the methods, gradients and layers included."""
-        import copy
-        import dataclasses
-
         from ..core.detection import MATCH_IOU
 
         torch = self._torch
@@ -214,13 +211,24 @@ class TorchModel(Model):
                 rows.append(torch.where(matched, value, value * 0))
             return torch.stack(rows)
 
+        view = self._scoring_view(head)
+        view.detector = self  # type: ignore[attr-defined]
+        view.detections = listed  # type: ignore[attr-defined]
+        return view
+
+    def _scoring_view(self, head: Callable[[Any], Any]) -> TorchModel:
+        """A copy of this model whose outputs go through ``head`` (raw output ->
+        (N, scores)); its scores are used as they are, whichever kind a method asks for
+        (a softmax over region sums or detection scores means nothing). Incremental
+        occlusion traces the bare network, so the view takes the dense path."""
+        import copy
+        import dataclasses
+
         view = copy.copy(self)
         view.info = dataclasses.replace(self.info, output="scores")
         view._head = head
         view._trace_lock = threading.Lock()
         view._traced = False
-        view.detector = self  # type: ignore[attr-defined]
-        view.detections = listed  # type: ignore[attr-defined]
         return view
 
     # -- segmentation ------------------------------------------------------------
@@ -250,23 +258,13 @@ class TorchModel(Model):
     def for_regions(self, masks: np.ndarray) -> TorchModel:
         """This model with a head summing each class's logits over its region: a
         classifier to the methods, gradients and layers included."""
-        import copy
-        import dataclasses
-
         torch = self._torch
         weights = torch.from_numpy(np.ascontiguousarray(masks, dtype=np.float32)).to(self.device)
 
         def head(out: Any) -> Any:
             return (self._dense(out) * weights.to(out.dtype)).sum(dim=(-2, -1))
 
-        view = copy.copy(self)
-        # the region sum is the score whichever kind a method asks for (a softmax over
-        # sums of thousands of logits would be 0 or 1)
-        view.info = dataclasses.replace(self.info, output="scores")
-        view._head = head
-        view._trace_lock = threading.Lock()
-        view._traced = False  # incremental occlusion traces the bare network: dense here
-        return view
+        return self._scoring_view(head)
 
     @property
     def memory_format(self) -> Any:
@@ -327,8 +325,10 @@ class TorchModel(Model):
             if self._traced is None:
                 from .torch_incremental import trace
 
+                # segmentation and detection are explained through views that take
+                # the dense path: tracing their networks would be wasted
                 usable = (
-                    self.info.task != "detection"
+                    self.info.task == "classification"
                     and not self._static_batch
                     and self.device.type == "cpu"
                     and isinstance(self.module, self._torch.nn.Module)
