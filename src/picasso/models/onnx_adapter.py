@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..core.errors import CapabilityError, MissingDependencyError, ModelLoadError, PicassoError
-from ..core.model import DETECTIONS, GRADIENTS, Detection, Model, ModelInfo, ScoreKind
+from ..core.model import GRADIENTS, Detection, Model, ModelInfo, ScoreKind
 from ..core.threads import threads
 from .card import ModelCard, hook_kwargs
 from .protocols import BuildInfo
@@ -88,11 +88,6 @@ class OnnxModel(ChannelsMixin, Model):
         problem = super().capability_problem(capability)
         if problem is None:
             problem = self.task_problem(capability)
-        if problem is None and self.info.task == "detection" and capability != DETECTIONS:
-            return (
-                "ONNX detectors answer forward passes only: explain them with d-rise, "
-                "occlusion or rise"
-            )
         if problem is None and capability == GRADIENTS and not gradients_available():
             return (
                 "gradients of ONNX models come from a conversion to PyTorch: "

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ..core.errors import ModelLoadError, PicassoError
-from ..core.model import Model, ModelInfo
+from ..core.model import DETECTIONS, Model, ModelInfo
 from .card import ModelCard
 from .protocols import BuildInfo
 
@@ -72,14 +72,16 @@ class ChannelsMixin:
         return RegionView(self, masks)  # type: ignore[arg-type]
 
     def task_problem(self, capability: str) -> str | None:
-        """Why a segmentation model of this framework lacks ``capability`` (its
-        classifier view answers forward passes only), or None."""
-        if self.info.task == "segmentation" and capability != "detections":
-            return (
-                f"{self.info.framework} segmentation models answer forward passes only "
-                "here: explain them with occlusion or rise"
-            )
-        return None
+        """Why a segmentation model or detector of this framework lacks ``capability``
+        (its classifier view answers forward passes only), or None."""
+        task = self.info.task
+        if task == "classification" or capability == DETECTIONS:
+            return None
+        methods = "d-rise, occlusion or rise" if task == "detection" else "occlusion or rise"
+        return (
+            f"{self.info.framework} {task} models answer forward passes only here: "
+            f"explain them with {methods}"
+        )
 
 
 def check_scores(model_name: str, shape: Sequence[int], batch_size: int) -> None:
