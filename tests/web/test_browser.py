@@ -6,6 +6,7 @@ instead, because the README's test command installs it."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -537,23 +538,35 @@ def test_explore_keeps_one_request_in_flight_while_painting(server, page):
     assert last["hide"]["png"].startswith("data:image/png;base64,") and painted > 0.05
 
 
-def test_a_segmentation_result_picks_a_class_or_a_region_to_explain_again(tmp_path, browser):
-    pytest.importorskip("transformers")
-    from PIL import Image
-
-    from hf_models import save_segformer
+@contextlib.contextmanager
+def saliency_result(tmp_path, browser, folder):
+    """A server on the model in ``folder``, and a page on a finished saliency job of the
+    overcast tank scene: yields (page, server URL, job)."""
     from web.live import start_server, stop_server
 
-    folder = save_segformer(tmp_path / "segformer")
     process, server = start_server(tmp_path / "data", "--model", str(folder))
     context = browser.new_context(viewport={"width": 1280, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(60_000)
     try:
         sha = upload_file(server, demo_images("tank-overcast")[0])
-        body = {"model": "segformer", "image": sha, "method": "saliency"}
+        body = {"model": folder.name, "image": sha, "method": "saliency"}
         job = post_json(f"{server}/api/v1/jobs", body)
         page.goto(f"{server}/jobs/{job['id']}")
+        yield page, server, job
+    finally:
+        context.close()
+        stop_server(process)
+
+
+def test_a_segmentation_result_picks_a_class_or_a_region_to_explain_again(tmp_path, browser):
+    pytest.importorskip("transformers")
+    from PIL import Image
+
+    from hf_models import save_segformer
+
+    folder = save_segformer(tmp_path / "segformer")
+    with saliency_result(tmp_path, browser, folder) as (page, server, job):
         page.wait_for_selector("#segment-picker[data-ready=true]")
         with urllib.request.urlopen(f"{server}/api/v1/jobs/{job['id']}/layers/labels.png") as r:
             pixels = np.asarray(Image.open(io.BytesIO(r.read())))
@@ -577,26 +590,14 @@ def test_a_segmentation_result_picks_a_class_or_a_region_to_explain_again(tmp_pa
         page.click("#run")
         page.wait_for_selector(".result")
         assert "the region given" in page.text_content(".segmentation figcaption")
-    finally:
-        context.close()
-        stop_server(process)
 
 
 def test_a_detection_result_picks_a_box_to_explain_again(tmp_path, browser):
     pytest.importorskip("transformers")
     from hf_models import save_yolos
-    from web.live import start_server, stop_server
 
     folder = save_yolos(tmp_path / "yolos")
-    process, server = start_server(tmp_path / "data", "--model", str(folder))
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    try:
-        sha = upload_file(server, demo_images("tank-overcast")[0])
-        body = {"model": "yolos", "image": sha, "method": "saliency"}
-        job = post_json(f"{server}/api/v1/jobs", body)
-        page.goto(f"{server}/jobs/{job['id']}")
+    with saliency_result(tmp_path, browser, folder) as (page, server, job):
         page.wait_for_selector("#detection-picker rect.explained")
         with urllib.request.urlopen(f"{server}/api/v1/jobs/{job['id']}/result.json") as r:
             detections = json.load(r)["extras"]["detections"]
@@ -626,6 +627,3 @@ def test_a_detection_result_picks_a_box_to_explain_again(tmp_path, browser):
         page.click("#run")
         page.wait_for_selector(f'.result rect.explained[data-index="{smallest}"]')
         assert f"(detection {smallest})" in page.text_content(".tabs")
-    finally:
-        context.close()
-        stop_server(process)
